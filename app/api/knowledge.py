@@ -1,0 +1,81 @@
+"""Browse the standards: GET /v1/knowledge/items and /v1/knowledge/items/{id}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from app.api.deps import ContainerDep
+from app.errors import IndexNotReadyError, NotFoundError
+from app.knowledge.index import Chunk, KnowledgeIndex
+
+router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+
+
+class ItemText(BaseModel):
+    """An item's title and text in one language."""
+
+    title: str
+    text: str
+    do: str
+    avoid: str
+
+
+class KnowledgeItem(BaseModel):
+    """One standard, caution, intro or playbook section in every language it exists in."""
+
+    id: str
+    stage: int
+    stage_title: dict[str, str]
+    kind: str
+    source: str
+    langs: dict[str, ItemText]
+
+
+class KnowledgeItems(BaseModel):
+    """All items in document order."""
+
+    items: list[KnowledgeItem]
+
+
+def _index(container: ContainerDep) -> KnowledgeIndex:
+    if container.index is None:
+        raise IndexNotReadyError(container.index_error or "the knowledge index is not loaded; run `coach ingest`")
+    return container.index
+
+
+def _order(item_id: str) -> tuple[int, int, int, str]:
+    parts = item_id.split(".")
+    if parts[0].startswith("s") and parts[0][1:].isdigit():
+        kind_order = {"intro": 0, "standard": 1, "caution": 2}.get(parts[1], 3)
+        return int(parts[0][1:]), kind_order, int(parts[2]) if len(parts) > 2 else 0, ""
+    return 99, 0, 0, item_id
+
+
+def _assemble(chunks: list[Chunk]) -> KnowledgeItem:
+    first = chunks[0]
+    return KnowledgeItem(
+        id=first.id, stage=first.stage, kind=first.kind, source=first.source.split(".")[0],
+        stage_title={c.lang: c.stage_title for c in chunks},
+        langs={c.lang: ItemText(title=c.title, text=c.text, do=c.do, avoid=c.avoid) for c in chunks},
+    )
+
+
+@router.get("/items")
+def list_items(container: ContainerDep) -> KnowledgeItems:
+    """Return every item, grouped by id, in document order."""
+    grouped: dict[str, list[Chunk]] = {}
+    for chunk in _index(container).chunks:
+        grouped.setdefault(chunk.id, []).append(chunk)
+    return KnowledgeItems(items=[_assemble(grouped[i]) for i in sorted(grouped, key=_order)])
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: str, container: ContainerDep) -> KnowledgeItem:
+    """Return one item in both languages."""
+    chunks = [c for c in _index(container).chunks if c.id == item_id]
+    if not chunks:
+        raise NotFoundError(
+            f"Item {item_id!r} not found; ids look like 's4.caution.1' or 's2.intro', see GET /v1/knowledge/items"
+        )
+    return _assemble(chunks)

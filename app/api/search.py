@@ -1,0 +1,55 @@
+"""POST /v1/search: ranked standards for a question."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, field_validator
+
+from app.api.deps import RetrieverDep
+from app.limits import MAX_QUERY_CHARS
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+class SearchRequest(BaseModel):
+    """A search over the knowledge base."""
+
+    query: str = Field(description="The rep's question, in Chinese or English.", max_length=MAX_QUERY_CHARS)
+    k: int = Field(default=5, ge=1, le=50)
+    stage: int | None = Field(default=None, ge=1, le=6)
+    kind: Literal["standard", "caution", "intro", "playbook"] | None = None
+    lang: Literal["zh", "en"] | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be empty")
+        return value.strip()
+
+
+class SearchHit(BaseModel):
+    """One ranked item."""
+
+    id: str
+    stage: int
+    kind: str
+    title: str
+    text: str
+    lang: str
+    score: float
+
+
+class SearchResponse(BaseModel):
+    """Items best first."""
+
+    hits: list[SearchHit]
+
+
+@router.post("/search")
+def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse:
+    """Return the items that best answer the query, in the query's language unless `lang` is given."""
+    hits = retriever.search(body.query, k=body.k, stage=body.stage, kind=body.kind, lang=body.lang)
+    return SearchResponse(hits=[SearchHit(**h.public()) for h in hits])

@@ -1,0 +1,153 @@
+"""The `coach` command: ingest, serve, search, ask, chat, roleplay, eval, bench."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.config import ROOT, Settings
+
+cli = typer.Typer(help="Sales Coach: grounded coaching answers and role-play practice.", no_args_is_help=True)
+eval_cli = typer.Typer(help="Measure retrieval, answers and role-play against labelled data.", no_args_is_help=True)
+cli.add_typer(eval_cli, name="eval")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the setting to fix
+        typer.secho(f"configuration error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
+def _progress(batches: Any, total: int) -> Any:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=total < 200 or not sys.stderr.isatty())
+    for batch in batches:
+        yield batch
+        bar.update(len(batch))
+    bar.close()
+
+
+@cli.command()
+def ingest(
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
+) -> None:
+    """Parse knowledge/, embed what changed and swap in the new index."""
+    from app.knowledge.documents import load_knowledge
+    from app.knowledge.embedder import make_embedder
+    from app.knowledge.index import current_build, ingest as run_ingest
+
+    settings = _settings()
+    if if_missing and current_build(settings.index_dir) is not None:
+        typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
+        return
+    items = load_knowledge(settings.knowledge_dir)
+    embedder = make_embedder(settings.embedder, settings.embed_threads)
+    report = run_ingest(items, settings.index_dir, embedder, progress=_progress)
+    for label, ids in (("+", report.added), ("~", report.updated), ("-", report.removed)):
+        for cid in ids[:50]:
+            typer.echo(f"  {label} {cid}")
+        if len(ids) > 50:
+            typer.echo(f"  {label} ... and {len(ids) - 50} more")
+    typer.echo(report.summary())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP service with uvicorn."""
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@cli.command()
+def search(
+    query: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
+    k: Annotated[int, typer.Option(help="How many items.")] = 5,
+    stage: Annotated[int | None, typer.Option(help="Only this stage (1-6).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the standards that best match a question."""
+    from app.container import build_container
+
+    container = build_container(_settings())
+    try:
+        hits = container.require_retriever().search(query, k=k, stage=stage)
+    finally:
+        container.close()
+    if as_json:
+        typer.echo(json.dumps({"hits": [h.public() for h in hits]}, ensure_ascii=False, indent=2))
+        return
+    for n, hit in enumerate(hits, start=1):
+        typer.echo(f"{n}. [{hit.id}] {hit.title}  ({hit.score:.4f})\n   {hit.text}")
+
+
+@eval_cli.command("retrieval")
+def eval_retrieval(
+    files: Annotated[list[Path] | None, typer.Argument(help="JSONL question files.")] = None,
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+    show_misses: Annotated[bool, typer.Option("--misses", help="List questions missed at rank 1.")] = False,
+) -> None:
+    """Report recall@1, recall@3 and MRR for our retriever and a naive LangChain pipeline."""
+    from app.container import build_container
+    from app.evaluation.retrieval import NaiveBaseline, format_table, load_questions, misses, score, slug
+    from app.knowledge.documents import load_knowledge
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "retrieval-dev.jsonl"]
+    container = build_container(settings)
+    try:
+        retriever = container.require_retriever()
+        baseline = NaiveBaseline(load_knowledge(settings.knowledge_dir), container.embedder)
+        for path in files:
+            questions = load_questions(path)
+            ours = lambda q: [h.id for h in retriever.search(q, k=5)]  # noqa: E731
+            results = {"sales-coach": score(questions, ours), "naive": score(questions, baseline.rank)}
+            typer.echo(f"\n{path.name}  (embedder {container.embedder.name})")
+            typer.echo(format_table(results))
+            if show_misses:
+                for miss in misses(questions, ours):
+                    typer.echo(f"  miss: {miss['q']}  expect {miss['expect']}  got {miss['got']}")
+            if save:
+                out = ROOT / "evals" / "results" / f"retrieval-{slug(path)}.json"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                payload = {"dataset": path.name, "embedder": container.embedder.name, "results": results}
+                out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+                typer.echo(f"saved {out.relative_to(ROOT)}")
+    finally:
+        container.close()
+
+
+def _register_features() -> None:
+    from app.roleplay.cli import register as register_roleplay
+
+    register_roleplay(cli, eval_cli)
+
+
+_register_features()
+
+
+def main() -> None:
+    """Entry point of the `coach` script: project errors print their message, not a traceback."""
+    from app.errors import CoachError
+
+    try:
+        cli()
+    except CoachError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The one place that maps COACH_LLM to a LangChain chat model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from langchain_core.language_models import BaseChatModel
+
+from app.config import Settings
+from app.errors import ConfigError
+
+
+def _openai(settings: Settings) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    return ChatOpenAI(
+        model=settings.llm_model, base_url=settings.llm_base_url, api_key=key,  # type: ignore[arg-type]
+        timeout=settings.llm_timeout_s, max_retries=0, temperature=0.3,
+    )
+
+
+def _ollama(settings: Settings) -> BaseChatModel:
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(
+        model=settings.llm_model, base_url=settings.llm_base_url or "http://127.0.0.1:11434",
+        temperature=0.3, client_kwargs={"timeout": settings.llm_timeout_s},
+    )
+
+
+PROVIDERS: dict[str, Callable[[Settings], BaseChatModel]] = {"openai": _openai, "ollama": _ollama}
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel | None:
+    """Return the configured chat model, or None when COACH_LLM=none."""
+    if settings.llm == "none":
+        return None
+    if settings.llm == "openai" and not settings.llm_base_url and settings.llm_api_key is None:
+        raise ConfigError(
+            "COACH_LLM=openai needs COACH_LLM_API_KEY (or COACH_LLM_BASE_URL for a local OpenAI-compatible server)"
+        )
+    try:
+        return PROVIDERS[settings.llm](settings)
+    except KeyError as exc:
+        raise ConfigError(f"unknown COACH_LLM {settings.llm!r}; use none, openai or ollama") from exc

@@ -1,0 +1,69 @@
+"""Build the heavy objects once (embedder, index, retriever, database, services) for the app or the CLI."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.db import Database
+from app.errors import CoachError, IndexNotReadyError
+from app.knowledge.embedder import Embedder, make_embedder
+from app.knowledge.index import KnowledgeIndex
+from app.knowledge.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Everything a request handler or CLI command needs, built once."""
+
+    settings: Settings
+    embedder: Embedder
+    database: Database
+    index: KnowledgeIndex | None = None
+    retriever: Retriever | None = None
+    index_error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require_retriever(self) -> Retriever:
+        """Return the retriever, or raise a 503 that says how to build the index."""
+        if self.retriever is None:
+            raise IndexNotReadyError(self.index_error or "the knowledge index is not loaded; run `coach ingest`")
+        return self.retriever
+
+    def reload_index(self) -> None:
+        """(Re)open the current index build; on failure keep serving what was loaded and record why."""
+        try:
+            index = KnowledgeIndex(self.settings.index_dir, self.embedder)
+        except CoachError as exc:
+            self.index_error = exc.message
+            log.warning("knowledge index not loaded: %s", exc.message)
+            return
+        if len(index) == 0:
+            self.index_error = "the knowledge index is empty; add Markdown to knowledge/ and run `coach ingest`"
+            return
+        old = self.index
+        self.index, self.retriever, self.index_error = index, Retriever(index), None
+        if old is not None:
+            old.close()
+
+    def close(self) -> None:
+        """Release files and connections."""
+        if self.index is not None:
+            self.index.close()
+        self.database.close()
+
+
+def build_container(settings: Settings) -> Container:
+    """Load the embedder, the index (if built) and the database."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    container = Container(
+        settings=settings,
+        embedder=make_embedder(settings.embedder, settings.embed_threads),
+        database=Database(settings.db_url),
+    )
+    container.reload_index()
+    return container

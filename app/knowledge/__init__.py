@@ -1,0 +1,1 @@
+"""The knowledge base: Markdown files -> items -> an index -> ranked hits."""

@@ -1,0 +1,268 @@
+"""The Chroma index: built aside and swapped in atomically, re-embedding only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from app.errors import IndexNotReadyError
+from app.knowledge.documents import Item
+from app.knowledge.embedder import ChromaEmbeddingFunction, Embedder
+
+COLLECTION = "knowledge"
+POINTER = "CURRENT"
+BUILDS = "builds"
+MANIFEST = "manifest.json"
+BATCH = 64
+
+
+@dataclass
+class IngestReport:
+    """What an ingest changed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embedded: int = 0
+    build: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the served index changed."""
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """Return a one-line description for people."""
+        if not self.changed:
+            return f"index up to date: {self.unchanged} chunks unchanged, 0 embedded"
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
+            f"unchanged {self.unchanged}; embedded {self.embedded} chunks in {self.seconds:.1f}s"
+        )
+
+
+def chroma_client(path: Path) -> Any:
+    """Open a persistent Chroma client with telemetry off."""
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def release_client(client: Any) -> None:
+    """Close a Chroma client's files so its folder can be moved or removed."""
+    try:
+        client._system.stop()  # noqa: SLF001 - Chroma has no public close()
+    except Exception:  # pragma: no cover - best effort on shutdown
+        pass
+    chromadb.api.client.SharedSystemClient.clear_system_cache()
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """Return the build folder the pointer names, or None when there is no usable index."""
+    pointer = index_dir / POINTER
+    if not pointer.exists():
+        return None
+    build = index_dir / BUILDS / pointer.read_text(encoding="utf-8").strip()
+    return build if (build / MANIFEST).exists() else None
+
+
+def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
+    return {
+        "id": item.id, "lang": item.lang, "kind": item.kind, "stage": item.stage, "title": item.title,
+        "stage_title": item.stage_title, "source": item.source, "hash": content_hash, "text": item.text,
+        "do": item.do, "avoid": item.avoid, "hints": item.hints, "editorial": item.editorial,
+    }
+
+
+def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, np.ndarray]]:
+    """Return chunk id -> (hash, vector) of a build made with the same embedder."""
+    if build is None:
+        return {}
+    manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+    if manifest.get("embedder") != embedder.name:
+        return {}
+    client = chroma_client(build)
+    try:
+        got = client.get_collection(COLLECTION, embedding_function=ChromaEmbeddingFunction(embedder)).get(
+            include=["metadatas", "embeddings"]
+        )
+    finally:
+        release_client(client)
+    return {
+        cid: (str(meta["hash"]), np.asarray(vec, dtype=np.float32))
+        for cid, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)
+    }
+
+
+def ingest(
+    items: list[Item],
+    index_dir: Path,
+    embedder: Embedder,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+) -> IngestReport:
+    """Bring the index in line with `items`, embedding only new or changed chunks.
+
+    The new index is written to a fresh folder and only then named in the pointer file
+    (an atomic rename), so an interrupted ingest leaves the served index untouched.
+    """
+    started = time.perf_counter()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    old_build = current_build(index_dir)
+    old = _read_build(old_build, embedder)
+    report = IngestReport()
+    wanted = {item.chunk_id: (item, item.content_hash(embedder.name)) for item in items}
+
+    to_embed: list[str] = []
+    for cid, (_, digest) in wanted.items():
+        if cid not in old:
+            report.added.append(cid)
+            to_embed.append(cid)
+        elif old[cid][0] != digest:
+            report.updated.append(cid)
+            to_embed.append(cid)
+        else:
+            report.unchanged += 1
+    report.removed = sorted(set(old) - set(wanted))
+    if old_build is not None and old and not report.changed:
+        report.build = old_build.name
+        report.seconds = time.perf_counter() - started
+        return report
+
+    vectors = {cid: vec for cid, (_, vec) in old.items() if cid in wanted and cid not in to_embed}
+    batches = [to_embed[i : i + BATCH] for i in range(0, len(to_embed), BATCH)]
+    for batch in progress(batches, len(to_embed)) if progress else batches:
+        embedded = embedder.embed_documents([wanted[cid][0].search_text for cid in batch])
+        vectors.update(zip(batch, embedded, strict=True))
+        report.embedded += len(batch)
+
+    builds = index_dir / BUILDS
+    builds.mkdir(exist_ok=True)
+    name = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    staging = builds / f".staging-{name}"
+    client = chroma_client(staging)
+    try:
+        collection = client.create_collection(
+            COLLECTION,
+            embedding_function=ChromaEmbeddingFunction(embedder),
+            metadata={"hnsw:space": "cosine"},
+        )
+        ids = list(wanted)
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i : i + 1000]
+            collection.add(
+                ids=chunk,
+                embeddings=[vectors[cid] for cid in chunk],
+                documents=[wanted[cid][0].search_text for cid in chunk],
+                metadatas=[_metadata(*wanted[cid]) for cid in chunk],
+            )
+    finally:
+        release_client(client)
+    manifest = {"embedder": embedder.name, "dim": embedder.dim, "chunks": len(wanted), "created": name}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    os.rename(staging, builds / name)
+    _swap_pointer(index_dir, name)
+    _prune(builds, keep={name, old_build.name if old_build else ""})
+    report.build = name
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _swap_pointer(index_dir: Path, name: str) -> None:
+    tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / POINTER)
+
+
+def _prune(builds: Path, keep: set[str]) -> None:
+    """Remove old builds and abandoned staging folders; the previous build stays for readers still on it."""
+    for path in builds.iterdir():
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed chunk as read back from the index."""
+
+    chunk_id: str
+    id: str
+    lang: str
+    kind: str
+    stage: int
+    title: str
+    stage_title: str
+    text: str
+    do: str
+    avoid: str
+    source: str
+    search_text: str
+
+
+class KnowledgeIndex:
+    """The served index: Chroma for vectors, plus every chunk in memory for lexical ranking and lookup."""
+
+    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
+        build = current_build(index_dir)
+        if build is None:
+            raise IndexNotReadyError(f"no knowledge index under {index_dir}; run `coach ingest` first")
+        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("embedder") != embedder.name:
+            raise IndexNotReadyError(
+                f"the index was built with embedder {manifest.get('embedder')!r} but COACH_EMBEDDER is "
+                f"{embedder.name!r}; run `coach ingest` to rebuild it"
+            )
+        self.build = build.name
+        self.embedder = embedder
+        self._client = chroma_client(build)
+        self.collection = self._client.get_collection(
+            COLLECTION, embedding_function=ChromaEmbeddingFunction(embedder)
+        )
+        got = self.collection.get(include=["metadatas", "documents"])
+        self.chunks = [
+            Chunk(
+                chunk_id=cid, id=str(m["id"]), lang=str(m["lang"]), kind=str(m["kind"]), stage=int(m["stage"]),
+                title=str(m["title"]), stage_title=str(m["stage_title"]), text=str(m["text"]), do=str(m["do"]),
+                avoid=str(m["avoid"]), source=str(m["source"]), search_text=str(doc),
+            )
+            for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+        ]
+        self.by_chunk_id = {c.chunk_id: c for c in self.chunks}
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        """Return (chunk id, cosine similarity) for the n nearest chunks."""
+        n = min(n, len(self.chunks))
+        if n == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[vector], n_results=n, where=where, include=["distances"]
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+    def get(self, item_id: str, lang: str) -> Chunk | None:
+        """Return an item's chunk in `lang`, or in the other language when that is all there is."""
+        return self.by_chunk_id.get(f"{item_id}@{lang}") or next(
+            (c for c in self.chunks if c.id == item_id), None
+        )
+
+    def close(self) -> None:
+        """Release Chroma's files."""
+        release_client(self._client)

@@ -1,0 +1,1 @@
+"""Import every module that defines tables, so that Database creates them all."""

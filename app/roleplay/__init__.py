@@ -1,0 +1,1 @@
+"""Role-play practice: scenarios, the dialogue engine, technique detection, scoring and storage."""

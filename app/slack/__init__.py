@@ -1,0 +1,1 @@
+"""The Slack app: events, slash commands and interactivity on one request URL."""
