@@ -1,0 +1,348 @@
+"""Detect sales techniques in a rep's message (Chinese or English): rules plus similarity to labelled exemplars.
+
+Rules give precision on the phrasings we know; nearest labelled exemplars (multilingual embeddings) give
+recall on paraphrases the rules miss. A few guards (a refusal to discount, a hedge before "guarantee", a
+condition attached to a concession) override both, because similarity alone cannot see a negation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.knowledge.embedder import Embedder
+
+EXEMPLARS = Path(__file__).with_name("exemplars.jsonl")
+
+
+@dataclass(frozen=True)
+class Technique:
+    """A behaviour we look for, the standard it bears on, and the verdict it earns when seen."""
+
+    name: str
+    standard: str
+    verdict: str  # "followed" or "violated"
+    label: dict[str, str]
+
+
+TECHNIQUES: dict[str, Technique] = {
+    t.name: t
+    for t in (
+        Technique("discount", "s4.caution.1", "violated", {"en": "unconditional discount", "zh": "无条件降价"}),
+        Technique("concession", "s4.caution.1", "followed", {"en": "concession traded for a commitment",
+                                                              "zh": "以让步换取承诺"}),
+        Technique("acknowledge", "s4.standard.2", "followed", {"en": "acknowledge and clarify",
+                                                                "zh": "认同并澄清"}),
+        Technique("probe", "s4.caution.2", "followed", {"en": "probing for the real objection",
+                                                         "zh": "追问真实异议"}),
+        Technique("argue", "s4.caution.3", "violated", {"en": "arguing with the customer", "zh": "与客户争辩"}),
+        Technique("pressure", "s4.standard.3", "violated", {"en": "pressure or ultimatum", "zh": "施压或最后通牒"}),
+        Technique("overpromise", "s3.caution.1", "violated", {"en": "over-promising", "zh": "过度承诺"}),
+        Technique("value", "s3.standard.2", "followed", {"en": "quantified value", "zh": "量化价值"}),
+        Technique("differentiate", "s3.caution.3", "followed", {"en": "differentiation", "zh": "差异化优势"}),
+        Technique("story", "s3.caution.2", "followed", {"en": "a customer story or case", "zh": "案例或故事"}),
+        Technique("close", "s4.caution.4", "followed", {"en": "asking for the close", "zh": "提出成交"}),
+        Technique("open_question", "s2.standard.1", "followed", {"en": "open discovery question",
+                                                                  "zh": "开放式提问"}),
+    )
+}
+
+NUM_EN = r"(?:\d[\d,.]*\s?(?:%|k\b|m\b)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
+NUM_EN += r"fifteen|twenty|thirty|fifty|hundred|half|double|twice)\b)"
+NUM_ZH = r"(?:\d|[一两二三四五六七八九十百千万半]|成|倍)"
+
+# Each pattern is searched case-insensitively; a hit is strong evidence on its own.
+RULES: dict[str, list[str]] = {
+    "discount": [
+        r"\d+\s?(?:%|percent)\s*(?:off|discount)", r"\b(?:take|knock|shave|cut|drop)\b.{0,25}"
+        r"\b(?:off|price|quote|down to|to \d)", r"\bmatch (?:their|the|that|x'?s|your) (?:price|quote|offer)",
+        r"\b(?:lower|reduce|cut|drop)\b.{0,10}\b(?:our |the )?(?:price|rate|quote)\b", r"\bdiscount\b",
+        r"\bwaive\b", r"\bbest price\b", r"\b(?:make it|do it|go) cheaper\b", r"\bfor free\b",
+        r"\b(?:say|make it|go|price)\b.{0,15}\d+\s?(?:%|percent) (?:lower|less|cheaper)\b",
+        r"打.{0,2}折", r"(?:降|减|让|少收)(?:到|了|掉)?.{0,2}[\d一两二三四五六七八九十]+(?:万|千|百|块|元|个点)",
+        r"(?:降|让)到", r"让.{0,2}百分之", r"(?:再|给您|算您|就)便宜|便宜(?:给您|点吧|一点吧)",
+        r"降价", r"让价", r"抹(?:掉|零)|零头", r"跟(?:他们|对方|别家|X).{0,4}(?:一个价|一样的价|同价)",
+        r"按(?:他们|对方|别家)的价", r"(?:费|钱)(?:用)?(?:我们|就)?(?:给您)?免(?:了|掉)", r"优惠",
+        r"折扣", r"让(?:一点|一些|利)",
+    ],
+    "concession": [
+        r"\bin (?:exchange|return) for\b", r"\b(?:price|rate|discount)\b.{0,40}\bif (?:you|we) can\b",
+        r"\bif we can agree\b", r"\bif you(?:'re able to| can| could| commit| sign| prepay| pay|"
+        r" agree)\b.{0,60}\b(?:price|off|%|discount|reduc|include|add|throw in|free|rate|lower|down|waive)",
+        r"\b(?:provided|as long as|on condition that|should you)\b", r"\btrade\b.{0,30}\bfor\b",
+        r"如果您?(?:能|可以|愿意|这边)", r"(?:您)?要是(?:能|愿意|可以)", r"只要", r"前提是", r"条件是", r"作为交换",
+        r"换取", r"若您",
+    ],
+    "acknowledge": [
+        r"\bi (?:completely |totally |fully )?(?:understand|hear you|get (?:it|that|why))\b", r"\bmakes sense\b",
+        r"\b(?:fair|good|great) (?:point|question)\b", r"\b(?:completely |totally |very )?reasonable concern\b",
+        r"\bthanks? (?:you )?for (?:being|telling|sharing|raising)", r"\bi appreciate (?:you|that)",
+        r"\bif i(?:'ve| have)? (?:got this|understand) (?:right|correctly)\b", r"\bmake sure i understand\b",
+        r"\bsounds like\b.{0,40}\b(?:concern|worr|issue|problem|timing|budget|cost)", r"\byou'?re right\b", r"\bi can see why\b", r"\bunderstandable\b",
+        r"理解", r"明白", r"有道理", r"说得(?:对|没错)", r"很正常", r"谢谢您.{0,6}(?:坦诚|直说|告诉|提)",
+        r"我(?:复述|确认)一下", r"您的意思是", r"对吗[？?]?$",
+    ],
+    "probe": [
+        r"\b(?:besides|apart from|other than|aside from)\b.{0,40}\b(?:anything|something|else)\b",
+        r"\bwhat(?:'s| is) (?:behind|really|holding|stopping)", r"\bholding you back\b",
+        r"\b(?:what|which|anything|something)\b.{0,30}\b(?:hesitat|unsure|worr(?:y|ies|ied)|concern(?:s|ed)?)",
+        r"\bwhat else\b",
+        r"\bwhat (?:part|specifically|exactly)\b.{0,40}\?",
+        r"\bif (?:price|budget|cost|money)\b.{0,30}\b(?:weren'?t|wasn'?t|were not|aside)\b",
+        r"\bwhat would (?:have to|need to) (?:change|be true|happen)", r"\breal (?:blocker|issue|concern|reason)",
+        r"\bor is (?:it|there) something\b", r"^is it\b.{0,60}\bor\b", r"\banything else\b.{0,30}\?",
+        r"除了.{0,8}(?:还有|之外|以外)", r"(?:顾虑|担心|犹豫|不放心|疑问|考虑).{0,10}(?:什么|哪)", r"还有(?:别的|其他|什么)?.{0,3}(?:顾虑|担心|疑问)",
+        r"(?:什么|哪).{0,8}(?:顾虑|担心|犹豫|不放心)", r"真正.{0,6}(?:原因|顾虑|担心|犹豫|问题)",
+        r"(?:假如|如果)(?:价格|预算|钱).{0,10}(?:一样|不是问题|没问题)", r"是.{1,10}还是.{1,20}[？?]",
+        r"主要是跟哪", r"具体是.{0,6}哪",
+    ],
+    "argue": [
+        r"\byou(?:'ve| have)? (?:got (?:that|it) )?wrong\b", r"\byou'?re (?:wrong|mistaken|missing)",
+        r"\b(?:that'?s|this is) (?:simply |just )?(?:not true|not correct|incorrect|wrong|nonsense|ridiculous)",
+        r"\bnonsense\b", r"\bdon'?t (?:really )?understand how\b", r"\bdon'?t think you (?:understand|get)\b",
+        r"\byou (?:don'?t|do not|didn'?t) (?:really )?(?:understand|get it)\b",
+        r"\bi disagree\b", r"\bclearly haven'?t\b", r"\bfrankly,? that'?s a mistake\b", r"\bthat'?s a mistake\b",
+        r"\byou need to understand\b", r"\bnot comparing the same thing\b",
+        r"您?(?:这个)?(?:说法|说得|想法)?不对", r"(?:理解|搞|想)错了", r"误会了", r"不是这样",
+        r"不可能", r"没搞(?:明白|清楚|懂)", r"不了解", r"根本(?:不是|没有|不)", r"压根", r"被.{0,4}忽悠",
+        r"纠正您", r"是错的", r"您不懂",
+    ],
+    "pressure": [
+        r"\b(?:only|good|valid) (?:until|till|for) (?:\d|today|tonight|tomorrow|friday|the end)",
+        r"\bexpires?\b", r"\blast chance\b", r"\b(?:decide|sign|commit|answer) (?:right )?(?:now|today)\b",
+        r"\bif you don'?t (?:sign|decide|commit|act)", r"\btake it or leave it\b", r"\bfinal offer\b",
+        r"\bnow or never\b", r"\bnothing to think about\b", r"\blimited[- ]time\b", r"\bsomeone else will\b",
+        r"\bprices? go(?:es)? up\b", r"\bneed an answer\b", r"\bno more delays\b", r"\bhave to sign today\b",
+        r"今天(?:必须|就得|一定要)", r"过了今天", r"最后(?:的)?(?:一次)?机会", r"名额(?:有限|就剩|不多)",
+        r"(?:再)?不定.{0,4}(?:别人|就没)", r"考虑什么", r"没什么(?:好)?(?:考虑|犹豫)", r"要就要",
+        r"涨价.{0,10}(?:亏|赶紧|看着办|现在)", r"赶紧(?:签|定|下单)", r"必须.{0,4}(?:准话|答复|决定|定)",
+        r"不(?:签|买)就", r"今天必须", r"看着办", r"不然.{0,6}(?:就没|没了)",
+    ],
+    "overpromise": [
+        r"\bguarantee", r"\b100\s?%", r"\bnever (?:have|fail|break|be a|go down)", r"\bzero (?:risk|downtime|"
+        r"defects|errors|problems)", r"\b(?:whatever|any(?:thing)?) (?:customi[sz]ation |feature )?you (?:need|want)"
+        r"\b.{0,30}\b(?:we'?ll|we can|no problem|build|add)", r"\bi promise\b", r"\bpromise you\b",
+        r"\bdefinitely (?:double|triple|increase|grow)", r"\b(?:double|triple) your\b", r"\berror-free\b",
+        r"\bno risk\b", r"\bwe can do anything\b",
+        r"保证", r"绝对", r"百分之百", r"包在我身上", r"打包票", r"肯定(?:能|没问题|会)", r"一定能",
+        r"永远不会", r"零(?:故障|风险|失误)", r"(?:什么|任何).{0,6}(?:都能|都可以)(?:做|满足|实现)?",
+        r"都能满足", r"随叫随到", r"翻倍",
+    ],
+    "value": [
+        rf"\b(?:sav(?:e|es|ed|ing|ings)|cut|cuts|reduce|reduces|lower|fewer|less|recover|pays? for itself|"
+        rf"payback|roi|return on|frees? up|shorten)\b.{{0,60}}{NUM_EN}",
+        rf"{NUM_EN}.{{0,40}}\b(?:a year|per year|annually|a month|per month|per day|fewer|less|lower|"
+        rf"savings?)\b",
+        rf"\bfrom {NUM_EN}.{{0,30}}\bto\b", r"\bpays? for itself\b", r"\bpayback\b",
+        rf"(?:节省|省下|省|减少|少|降低|低|提升|提高|缩短|收回|回本|回报|多出).{{0,12}}{NUM_ZH}",
+        rf"{NUM_ZH}.{{0,10}}(?:就能)?(?:收回|回本)", rf"从.{{0,10}}{NUM_ZH}.{{0,8}}(?:缩短|降|减|提)到",
+        r"回报周期", r"(?:率|时间|成本|周期|能耗|库存|故障|人力).{0,6}(?:降|减|少|缩短)了?.{0,4}\d", r"省回来|(?:赚|挣)回来", r"每年.{0,12}(?:万|元|小时|天)", r"(?:投资)?回报",
+    ],
+    "differentiate": [
+        r"\bunlike\b", r"\b(?:compared (?:to|with)|versus|vs\.?)\b", r"\b(?:sets us apart|makes us different)\b",
+        r"\b(?:key|main|real|big(?:gest)?) difference\b", r"\bwe (?:really )?differ\b", r"\bwhere we\b.{0,20}"
+        r"\bdiffer", r"\bthe only (?:supplier|vendor|company|one)\b", r"\b(?:their|the other) (?:quote|offer|"
+        r"proposal|product)\b.{0,40}\b(?:doesn'?t|does not|leaves out|excludes|lacks|charges)",
+        r"\b(?:charges?|pay) (?:extra|separately)\b.{0,40}\bwe\b", r"\bours (?:includes?|are included|is)\b",
+        r"\bwhich ours\b", r"\b(?:\w+'s|their|the other)\b.{0,25}\bcan'?t (?:do|match|offer)\b",
+        r"(?:和|跟|与)(?:他们|对方|X|竞品|别家|其他).{0,10}(?:不同|区别|相比|比)", r"不同的是", r"区别(?:在于|是)",
+        r"最大的(?:不同|区别)", r"相比", r"对比", r"(?:他们|对方|别家|其他供应商).{0,20}(?:没有|不含|不包括|另外|单独|只)",
+        r"只有我们", r"我们(?:独有|是含的|是包含的)", r"而我们",
+    ],
+    "story": [
+        r"\b(?:one of our|a|another) (?:\w+ )?(?:customers?|clients?)\b.{0,60}\b(?:had|was|were|went|chose|came|"
+        r"told|said|switched|started|did|cut|saved)\b", r"\bcase stud(?:y|ies)\b", r"\blet me (?:tell|share)\b"
+        r".{0,20}\b(?:about (?:a|one|an)\b|what happened|story)",
+        r"\b(?:a|one|another) (?:[\w-]+ ){0,3}(?:company|plant|manufacturer|distributor|retailer|chain|hospital|"
+        r"firm|customer|client)\b (?:we|that|who|in)\b", r"\bi (?:worked with|remember)\b", r"\bfor (?:example|instance)"
+        r",? (?:a|one|we)\b", r"\b(?:a|one) (?:similar|similar-sized)\b", r"\bwent through this\b",
+        r"\bhad (?:exactly )?(?:this|the same|a similar) (?:worry|concern|problem)",
+        r"(?:有|一)家.{0,14}(?:客户|企业|公司|工厂|医院|超市)", r"(?:有个|有位|一位)(?:客户|老板)", r"案例", r"举个例子", r"讲个.{0,4}(?:例子|故事)",
+        r"之前有(?:位|个|一家)", r"(?:服务过|合作过)的", r"同行.{0,6}(?:老板|客户|跟我)", r"当初也", r"后来(?:他们|又)",
+    ],
+    "close": [
+        r"\bshall (?:we|i)\b", r"\bshould we (?:go ahead|move|put|start|schedule|book|sign|get)",
+        r"\bcan (?:we|i) (?:go ahead|move forward|get started|schedule|book|sign|pencil|put|send)",
+        r"\bready to (?:move forward|go ahead|sign|start|proceed)", r"\bwould you like to (?:go ahead|proceed|"
+        r"start|move forward|sign)", r"\blet'?s (?:get|go ahead|move forward|book|schedule|start|sign|lock)",
+        r"\bsend (?:you |over )?(?:the )?(?:agreement|contract|order form|paperwork|po)\b", r"\bkick-?off\b",
+        r"\bpaperwork\b", r"\border form\b",
+        r"(?:签|发)合同", r"签约", r"(?:把)?(?:订单|合同|方案)定下来", r"下单", r"启动", r"走(?:采购|合同)?流程",
+        r"推进", r"签了吧", r"合同.{0,4}发",
+    ],
+    "open_question": [
+        r"^(?:so,? |and )?(?:what|how)\b(?!.*\b(?:worr|hesitat|holding|behind|else|unsure|wrong with)).{6,}\?$",
+        r"^(?:tell me|walk me through|could you (?:tell|walk|describe)|can you (?:tell|walk|describe))\b",
+        r"(?:目前|现在|平时|你们|贵公司|您).{0,12}(?:怎么|如何|哪些|哪几|什么|怎样)(?!.{0,6}(?:顾虑|担心|犹豫|不放心))",
+        r"能(?:不能)?(?:介绍|说说|聊聊|讲讲)", r"主要(?:的)?(?:挑战|问题|目标)", r"最看重", r"希望.{0,12}(?:达到|改善|解决)",
+    ],
+}
+
+# A guard removes a detection when the message says the opposite (a refusal, a hedge, reassurance).
+GUARDS: dict[str, list[str]] = {
+    "discount": [
+        r"\b(?:not|won'?t|can'?t|cannot|don'?t|never|no)\b.{0,20}\b(?:discount|cut|drop|lower|reduc)",
+        r"\b(?:instead of|rather than)\b.{0,15}\b(?:a )?(?:discount|cut)", r"\bnot going to\b",
+        r"不(?:会|能|搞|做)?.{0,4}(?:随便|轻易|无条件)?(?:降价|打折|让价)", r"没法(?:降|打折)", r"与其降价",
+        r"而不是(?:降价|打折)", r"不搞", r"不会随便",
+    ],
+    "overpromise": [
+        r"\b(?:can'?t|cannot|won'?t|not|don'?t)\b.{0,12}\b(?:guarantee|promise)", r"不(?:能|敢)?(?:保证|打包票)",
+        r"没法保证", r"无法保证",
+    ],
+    "pressure": [r"\bno (?:rush|pressure)\b", r"\btake (?:the|your) time\b", r"不(?:用)?着急", r"慢慢考虑"],
+    "argue": [r"\bnot saying you'?re wrong\b", r"不是说您不对", r"说得(?:对|没错|有道理)", r"\byou'?re (?:absolutely )?right\b"],
+    "probe": [r"(?:is that right|对吗)[？?]?$", r"还考虑什么|考虑什么呀|有什么好考虑"],
+    "acknowledge": [r"理解错|没搞明白|不明白|没理解|误解"],
+    "open_question": [r"签约|签合同|启动|下单|您看(?:怎么样|可以吗|行吗)", r"顾虑|担心|犹豫|不放心|比较的",
+                      # A Chinese statement without a question mark is not a question.
+                      r"^[^?？a-zA-Z]*[\u4e00-\u9fff][^?？a-zA-Z]*$"],
+    "close": [r"\b(?:not|don'?t) (?:ready|need to decide)\b"],
+}
+
+COMPILED = {name: [re.compile(p, re.IGNORECASE) for p in ps] for name, ps in RULES.items()}
+COMPILED_GUARDS = {name: [re.compile(p, re.IGNORECASE) for p in ps] for name, ps in GUARDS.items()}
+SENTENCE = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+|\s+[—–-]{1,2}\s+|(?<=[，,])\s*(?=(?:但|but\b|不过))")
+
+K_NEIGHBOURS = 5
+MIN_VOTE = 0.5
+MIN_SIMILARITY = 0.55
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A technique found in a message, with the rep's words that show it."""
+
+    technique: str
+    evidence: str
+    source: str  # "rule" or "similar"
+    score: float
+
+    @property
+    def standard(self) -> str:
+        """Return the standard id this technique bears on."""
+        return TECHNIQUES[self.technique].standard
+
+
+def sentences(text: str) -> list[str]:
+    """Split a message into sentences (Chinese and English punctuation)."""
+    parts = [p.strip() for p in SENTENCE.split(text.strip()) if p and p.strip()]
+    return parts or [text.strip()]
+
+
+def load_exemplars(path: Path = EXEMPLARS) -> list[dict[str, object]]:
+    """Read the labelled exemplars the detector compares against."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        unknown = set(row["labels"]) - set(TECHNIQUES)
+        if unknown:
+            raise ValueError(f"{path.name} line {n}: unknown technique(s) {sorted(unknown)}")
+        rows.append(row)
+    return rows
+
+
+def _guarded(technique: str, text: str) -> bool:
+    return any(p.search(text) for p in COMPILED_GUARDS.get(technique, []))
+
+
+def rule_hits(text: str) -> set[str]:
+    """Return the techniques whose rules match `text`, after guards."""
+    hits = {name for name, patterns in COMPILED.items() if any(p.search(text) for p in patterns)}
+    return {t for t in hits if not _guarded(t, text)}
+
+
+class Detector:
+    """Find techniques in a rep's message; exemplars are embedded once at construction."""
+
+    def __init__(self, embedder: Embedder, exemplars: list[dict[str, object]] | None = None) -> None:
+        self.embedder = embedder
+        self.exemplars = exemplars if exemplars is not None else load_exemplars()
+        self.labels = [set(map(str, row["labels"])) for row in self.exemplars]  # type: ignore[call-overload]
+        self.vectors = embedder.embed_documents([str(row["text"]) for row in self.exemplars])
+
+    def _votes(self, vectors: np.ndarray, exclude: int | None) -> list[dict[str, tuple[float, float]]]:
+        """Return, per vector, technique -> (weighted vote among the k nearest exemplars, best similarity)."""
+        sims = vectors @ self.vectors.T
+        if exclude is not None:
+            sims[:, exclude] = -1.0
+        out = []
+        for row in sims:
+            top = np.argsort(-row)[:K_NEIGHBOURS]
+            weights = np.maximum(row[top], 0.0) ** 2
+            total = float(weights.sum()) or 1.0
+            votes: dict[str, tuple[float, float]] = {}
+            for idx, weight in zip(top, weights, strict=True):
+                for label in self.labels[idx]:
+                    vote, best = votes.get(label, (0.0, 0.0))
+                    votes[label] = (vote + float(weight) / total, max(best, float(row[idx])))
+            out.append(votes)
+        return out
+
+    def detect(self, message: str, exclude: int | None = None) -> list[Detection]:
+        """Return the techniques in `message`, each with the sentence that shows it."""
+        return self.detect_many([message], [exclude])[0]
+
+    def detect_many(self, messages: list[str], exclude: list[int | None] | None = None) -> list[list[Detection]]:
+        """Detect techniques in several messages with one embedding call (the per-call cost dominates)."""
+        exclude = exclude or [None] * len(messages)
+        units_per_message = []
+        for message in messages:
+            parts = sentences(message)
+            units_per_message.append(parts if len(parts) == 1 else [*parts, message])
+        flat = [unit for units in units_per_message for unit in units]
+        vectors = self.embedder.embed_documents(flat)
+        results, start = [], 0
+        for message, units, skip in zip(messages, units_per_message, exclude, strict=True):
+            votes = self._votes(vectors[start : start + len(units)], skip)
+            start += len(units)
+            results.append(self._decide(message, units, votes))
+        return results
+
+    def _decide(self, message: str, units: list[str], votes: list[dict[str, tuple[float, float]]]) -> list[Detection]:
+        found: dict[str, Detection] = {}
+        for unit, unit_votes in zip(units, votes, strict=True):
+            candidates = {t: Detection(t, unit, "rule", 1.0) for t in rule_hits(unit)}
+            for name, (vote, best) in unit_votes.items():
+                if name not in candidates and vote >= MIN_VOTE and best >= MIN_SIMILARITY:
+                    if not _guarded(name, unit):
+                        candidates[name] = Detection(name, unit, "similar", round(vote, 3))
+            for name, det in candidates.items():
+                # Prefer a single sentence as evidence over the whole message, and rules over similarity.
+                if name not in found or (found[name].source == "similar" and det.source == "rule"):
+                    found[name] = det
+        return _reconcile(found, message)
+
+
+def _reconcile(found: dict[str, Detection], message: str) -> list[Detection]:
+    """Resolve detections that cannot both hold for one message."""
+    if "concession" in found and "discount" in found:
+        # A price move with a condition attached is a traded concession, not a giveaway.
+        del found["discount"]
+    if "concession" in found and not _price_or_extra(message):
+        del found["concession"]
+    if "probe" in found and "open_question" in found and found["probe"].source == "rule":
+        # A question about what holds the customer back is a probe, not discovery.
+        del found["open_question"]
+    if "pressure" in found and "close" in found and found["pressure"].evidence == found["close"].evidence:
+        # Asking for the order under an ultimatum is pressure, not a close on a buying signal.
+        del found["close"]
+    order = list(TECHNIQUES)
+    return sorted(found.values(), key=lambda d: order.index(d.technique))
+
+
+PRICE_OR_EXTRA = re.compile(
+    r"price|%|percent|off\b|discount|reduc|rate|lower|free|waive|include|add|extra|support|training|months?|"
+    r"down|价|折|优惠|让|免|送|减|降|费|维保|服务",
+    re.IGNORECASE,
+)
+
+
+def _price_or_extra(message: str) -> bool:
+    return bool(PRICE_OR_EXTRA.search(message))
