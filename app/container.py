@@ -27,6 +27,7 @@ class Container:
     retriever: Retriever | None = None
     index_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    roleplay: Any = None  # app.roleplay.service.RoleplayService, built in build_container
 
     def require_retriever(self) -> Retriever:
         """Return the retriever, or raise a 503 that says how to build the index."""
@@ -66,4 +67,7 @@ def build_container(settings: Settings) -> Container:
         database=Database(settings.db_url),
     )
     container.reload_index()
+    from app.roleplay.service import RoleplayService
+
+    container.roleplay = RoleplayService(container)
     return container

@@ -60,7 +60,7 @@ RULES: dict[str, list[str]] = {
     "discount": [
         r"\d+\s?(?:%|percent)\s*(?:off|discount)", r"\b(?:take|knock|shave|cut|drop)\b.{0,25}"
         r"\b(?:off|price|quote|down to|to \d)", r"\bmatch (?:their|the|that|x'?s|your) (?:price|quote|offer)",
-        r"\b(?:lower|reduce|cut|drop)\b.{0,10}\b(?:our |the )?(?:price|rate|quote)\b", r"\bdiscount\b",
+        r"\b(?:lower|reduce|cut|drop)\b (?:our |the |my |your )?(?:price|quote|rate)\b", r"\bdiscount\b",
         r"\bwaive\b", r"\bbest price\b", r"\b(?:make it|do it|go) cheaper\b", r"\bfor free\b",
         r"\b(?:say|make it|go|price)\b.{0,15}\d+\s?(?:%|percent) (?:lower|less|cheaper)\b",
         r"打.{0,2}折", r"(?:降|减|让|少收)(?:到|了|掉)?.{0,2}[\d一两二三四五六七八九十]+(?:万|千|百|块|元|个点)",
@@ -208,6 +208,8 @@ COMPILED = {name: [re.compile(p, re.IGNORECASE) for p in ps] for name, ps in RUL
 COMPILED_GUARDS = {name: [re.compile(p, re.IGNORECASE) for p in ps] for name, ps in GUARDS.items()}
 SENTENCE = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+|\s+[—–-]{1,2}\s+|(?<=[，,])\s*(?=(?:但|but\b|不过))")
 
+# Exemplar vectors per (embedder, exemplar set): embedded once per process, however many apps are built.
+_VECTORS: dict[tuple[str, int], np.ndarray] = {}
 K_NEIGHBOURS = 5
 MIN_VOTE = 0.5
 MIN_SIMILARITY = 0.55
@@ -265,7 +267,11 @@ class Detector:
         self.embedder = embedder
         self.exemplars = exemplars if exemplars is not None else load_exemplars()
         self.labels = [set(map(str, row["labels"])) for row in self.exemplars]  # type: ignore[call-overload]
-        self.vectors = embedder.embed_documents([str(row["text"]) for row in self.exemplars])
+        texts = tuple(str(row["text"]) for row in self.exemplars)
+        key = (embedder.name, hash(texts))
+        if key not in _VECTORS:
+            _VECTORS[key] = embedder.embed_documents(list(texts))
+        self.vectors = _VECTORS[key]
 
     def _votes(self, vectors: np.ndarray, exclude: int | None) -> list[dict[str, tuple[float, float]]]:
         """Return, per vector, technique -> (weighted vote among the k nearest exemplars, best similarity)."""

@@ -1,0 +1,213 @@
+"""Scenario files (knowledge/scenarios/*.yaml): schema, defaults and a loader that names the bad file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.errors import CoachError
+from app.roleplay.techniques import TECHNIQUES
+
+COMMON_FILE = "_common.yaml"
+Difficulty = Literal["easy", "normal", "hard"]
+DIFFICULTIES: tuple[str, ...] = ("easy", "normal", "hard")
+# Situations the customer can reply to; scenario files may override any of the shared lines in _common.yaml.
+SITUATIONS = (
+    "buying_signal", "progressed", "walked_away", "time_up", "neutral", "deflect", "premature_close",
+    "discount", "argue", "pressure", "overpromise",
+)
+OBJECTION_SITUATIONS = ("pushback", "reveal", "softened", "resolved")
+
+
+class ScenarioError(CoachError):
+    """A scenario file is malformed; the message names the file and the field."""
+
+    status_code = 500
+
+
+class Strict(BaseModel):
+    """Reject unknown keys so a typo in a scenario file is reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(Strict):
+    """One string in each language."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        """Return the text in `lang`."""
+        return self.zh if lang == "zh" else self.en
+
+
+class Lines(Strict):
+    """Alternative lines in each language (the engine rotates through them)."""
+
+    zh: list[str] = Field(min_length=1)
+    en: list[str] = Field(min_length=1)
+
+    def get(self, lang: str) -> list[str]:
+        """Return the lines in `lang`."""
+        return self.zh if lang == "zh" else self.en
+
+
+class Persona(Strict):
+    """Who the rep is talking to."""
+
+    name: Text
+    role: Text
+    company: Text
+    temperament: Text
+
+
+class Effect(Strict):
+    """How a technique changes the customer's trust and patience, and why (shown to trainers)."""
+
+    trust: int = Field(default=0, ge=-50, le=50)
+    patience: int = Field(default=0, ge=-50, le=50)
+    why: Text
+
+
+def _check_techniques(names: list[str] | dict[str, Effect]) -> None:
+    unknown = sorted(set(names) - set(TECHNIQUES))
+    if unknown:
+        raise ValueError(f"unknown technique(s) {unknown}; known: {sorted(TECHNIQUES)}")
+
+
+class Objection(Strict):
+    """What the customer says, what they mean, and what reveals and resolves it."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    kind: Literal["genuine", "smokescreen"]
+    surface: Text
+    concern: Text
+    revealed_by: list[str] = Field(min_length=1)
+    resolved_by: list[str] = Field(min_length=1)
+    lines: dict[Literal["pushback", "reveal", "softened", "resolved"], Lines]
+
+    @field_validator("revealed_by", "resolved_by")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        _check_techniques(value)
+        return value
+
+    @field_validator("lines")
+    @classmethod
+    def _all_situations(cls, value: dict[str, Lines]) -> dict[str, Lines]:
+        missing = [s for s in OBJECTION_SITUATIONS if s not in value]
+        if missing:
+            raise ValueError(f"missing lines for {missing}")
+        return value
+
+
+class Scenario(Strict):
+    """A role-play scenario, bilingual, as a trainer writes it."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: Text
+    stage: int = Field(ge=1, le=6)
+    difficulty: Difficulty
+    trains: list[str] = Field(min_length=1, description="Standard ids this scenario practises.")
+    persona: Persona
+    opening: Lines
+    objections: list[Objection] = Field(min_length=1)
+    moves: dict[str, Effect] = Field(default_factory=dict)
+    hurts: dict[str, Effect] = Field(default_factory=dict)
+    lines: dict[str, Lines] = Field(default_factory=dict)
+    max_turns: int = Field(default=10, ge=3, le=40)
+
+    @field_validator("trains")
+    @classmethod
+    def _standard_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not (v.startswith("s") and v.count(".") == 2)]
+        if bad:
+            raise ValueError(f"not standard ids like 's4.caution.1': {bad}")
+        return value
+
+    @field_validator("moves", "hurts")
+    @classmethod
+    def _known(cls, value: dict[str, Effect]) -> dict[str, Effect]:
+        _check_techniques(value)
+        return value
+
+    @model_validator(mode="after")
+    def _lines_complete(self) -> Scenario:
+        unknown = sorted(set(self.lines) - set(SITUATIONS))
+        if unknown:
+            raise ValueError(f"lines: unknown situation(s) {unknown}; known: {list(SITUATIONS)}")
+        missing = [s for s in SITUATIONS if s not in self.lines]
+        if missing:
+            raise ValueError(f"lines: missing {missing} (add them here or in {COMMON_FILE})")
+        ids = [o.id for o in self.objections]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"objections: duplicate ids {ids}")
+        return self
+
+    def summary(self) -> dict[str, object]:
+        """Return the public description used by list_scenarios() and session payloads."""
+        p = self.persona
+        return {
+            "id": self.id,
+            "title": {"zh": self.title.zh, "en": self.title.en},
+            "stage": self.stage,
+            "difficulty": self.difficulty,
+            "trains": list(self.trains),
+            "persona": {
+                lang: f"{p.name.get(lang)}, {p.role.get(lang)}, {p.company.get(lang)} — {p.temperament.get(lang)}"
+                for lang in ("zh", "en")
+            },
+            "max_turns": self.max_turns,
+        }
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
+    return f"field '{where}': {first['msg']}{more}"
+
+
+def _read_yaml(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"scenario file {path.name} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario file {path.name} must be a mapping of fields (id, title, persona, ...)")
+    return data
+
+
+def load_scenario(path: Path, common: dict[str, object] | None = None) -> Scenario:
+    """Parse one scenario file, filling unspecified lines from the shared defaults."""
+    data = _read_yaml(path)
+    shared = dict((common or {}).get("lines", {}))  # type: ignore[call-overload]
+    data["lines"] = {**shared, **dict(data.get("lines") or {})}  # type: ignore[call-overload]
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"scenario file {path.name}: {_describe(exc)}") from exc
+    if scenario.id != path.stem:
+        raise ScenarioError(f"scenario file {path.name}: field 'id' is {scenario.id!r} but must match the file name")
+    return scenario
+
+
+def load_scenarios(folder: Path) -> dict[str, Scenario]:
+    """Load every *.yaml scenario in `folder` (files starting with '_' hold shared lines)."""
+    if not folder.is_dir():
+        raise ScenarioError(f"no scenario folder at {folder}; copy knowledge/scenarios/ from the repository")
+    common_path = folder / COMMON_FILE
+    common = _read_yaml(common_path) if common_path.exists() else {}
+    scenarios = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        scenario = load_scenario(path, common)
+        scenarios[scenario.id] = scenario
+    if not scenarios:
+        raise ScenarioError(f"no scenario files in {folder}; add one (see knowledge/scenarios/price-objection.yaml)")
+    return scenarios

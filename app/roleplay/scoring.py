@@ -1,0 +1,244 @@
+"""Per-turn feedback and the end-of-session scorecard, every point tied to the rep's words and a standard id."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from app.errors import CoachError
+from app.roleplay.scenarios import Scenario
+from app.roleplay.techniques import TECHNIQUES, Detection
+
+log = logging.getLogger(__name__)
+
+# Used when neither the index nor the standards files can be read (e.g. unit tests without knowledge/).
+FALLBACK_TITLES: dict[str, dict[str, str]] = {
+    "s2.standard.1": {"zh": "提问技巧专业化", "en": "Professional questioning technique"},
+    "s3.standard.2": {"zh": "价值导向清晰", "en": "Lead with value"},
+    "s3.caution.1": {"zh": "避免过度承诺", "en": "Avoid overpromising"},
+    "s3.caution.2": {"zh": "可视化与故事化", "en": "Visualise and tell stories"},
+    "s3.caution.3": {"zh": "突出差异化优势", "en": "Highlight what sets you apart"},
+    "s4.standard.2": {"zh": "异议处理积极高效", "en": "Handle objections constructively"},
+    "s4.standard.3": {"zh": "沟通氛围建设性", "en": "Keep the tone constructive"},
+    "s4.caution.1": {"zh": "不轻易降价", "en": "Don't cut the price easily"},
+    "s4.caution.2": {"zh": "区分真实异议与虚假异议", "en": "Tell real from false objections"},
+    "s4.caution.3": {"zh": "避免与客户争辩", "en": "Don't argue with the customer"},
+    "s4.caution.4": {"zh": "把握成交信号，适时逼单", "en": "Spot buying signals and close"},
+}
+
+# One actionable sentence per technique and verdict; {ref} becomes "s4.caution.1 Don't cut the price easily".
+NOTES: dict[tuple[str, str], dict[str, str]] = {
+    ("discount", "violated"): {
+        "zh": "你无条件地让了价：先用增加价值回应价格压力，必须让步时要换取承诺（如签更长合同或提前付款）（{ref}）。",
+        "en": "You cut the price and got nothing back: answer price pressure with value first, and if you must "
+              "concede, trade it for a commitment such as a longer term or faster signature ({ref}).",
+    },
+    ("concession", "followed"): {
+        "zh": "让步换来了对方的承诺，价格依然可信；下次先讲价值，再把让步作为最后的交换筹码（{ref}）。",
+        "en": "You traded the concession for a commitment, so your price stays credible; keep leading with value "
+              "and hold concessions back as your last bargaining chip ({ref}).",
+    },
+    ("acknowledge", "followed"): {
+        "zh": "你先认同了客户的感受，接下来马上确认异议背后的真实原因，再有针对性地回应（{ref}）。",
+        "en": "You acknowledged the concern first; now confirm the real reason behind it before you answer "
+              "({ref}).",
+    },
+    ("probe", "followed"): {
+        "zh": "你追问了异议背后的原因，继续用追问区分真实顾虑和借口，把精力放在真实顾虑上（{ref}）。",
+        "en": "You probed behind the objection; keep separating the real concern from the smokescreen and put "
+              "your effort on the real one ({ref}).",
+    },
+    ("argue", "violated"): {
+        "zh": "你在和客户争对错：先认同对方的感受，再用事实和数据委婉引导，而不是直接反驳（{ref}）。",
+        "en": "You argued with the customer: agree with the feeling first, then guide with facts and numbers "
+              "instead of contradicting ({ref}).",
+    },
+    ("pressure", "violated"): {
+        "zh": "你在施压或下最后通牒：保持冷静礼貌，把话题拉回双方的共同目标（{ref}）。",
+        "en": "You applied pressure or an ultimatum: stay calm and polite and steer back to the goal you share "
+              "with the customer ({ref}).",
+    },
+    ("overpromise", "violated"): {
+        "zh": "你做了无法兑现的承诺：只承诺确实能做到的，做不到的坦诚说明并给出可行方案（{ref}）。",
+        "en": "You promised more than you can be sure to deliver: commit only to what you can prove and say "
+              "plainly what you cannot ({ref}).",
+    },
+    ("value", "followed"): {
+        "zh": "你把价值量化了，继续把每个功能换算成客户能拿去汇报的数字（{ref}）。",
+        "en": "You quantified the value; keep translating each feature into a number the customer can take to "
+              "their boss ({ref}).",
+    },
+    ("differentiate", "followed"): {
+        "zh": "你讲清了与竞品的差异，继续只讲与客户需求相关的差异，不贬低对手（{ref}）。",
+        "en": "You made the difference from the alternative clear; keep it tied to this customer's needs and "
+              "never run the competitor down ({ref}).",
+    },
+    ("story", "followed"): {
+        "zh": "你用了案例让价值看得见，下次把案例和客户自己的情况对照起来讲（{ref}）。",
+        "en": "You used a customer story to make the value concrete; next, map it explicitly onto this "
+              "customer's situation ({ref}).",
+    },
+    ("close", "followed"): {
+        "zh": "客户释放了成交信号，你及时提出了成交，这正是时机（{ref}）。",
+        "en": "The customer gave a buying signal and you asked for the order at the right moment ({ref}).",
+    },
+    ("close", "violated"): {
+        "zh": "客户还没有释放成交信号你就要单了：先解决他的顾虑，等他问起交付、付款等细节再提成交（{ref}）。",
+        "en": "You asked for the order before any buying signal: resolve the concern first and close once the "
+              "customer asks about delivery, payment or next steps ({ref}).",
+    },
+    ("missed_signal", "violated"): {
+        "zh": "客户问了交付或付款细节，这是成交信号，你却没有提出成交：下次主动、自信地提出下一步（{ref}）。",
+        "en": "The customer asked about delivery or payment, a buying signal, and you did not ask for the order: "
+              "propose the next step confidently ({ref}).",
+    },
+    ("open_question", "followed"): {
+        "zh": "你用开放式问题让客户多说，接着用封闭式问题确认关键细节（{ref}）。",
+        "en": "Your open question got the customer talking; follow up with a closed question to confirm the "
+              "key detail ({ref}).",
+    },
+    ("missed", "missed"): {
+        "zh": "本场没有用到这条标准，它正是这个场景要练的：下次在客户提出异议后就用上（{ref}）。",
+        "en": "You never used this standard, and it is what this scenario trains: apply it right after the "
+              "customer raises the objection ({ref}).",
+    },
+}
+OUTCOME_POINTS = {"progressed": 25, "time_up": 0, "walked_away": -10, None: 0}
+BASE, PER_FOLLOWED, MAX_FOLLOWED, PER_VIOLATION, MAX_VIOLATION, PER_MISSED, RESOLVED_POINTS = 30, 7, 5, 10, 50, 4, 10
+
+
+class StandardBook:
+    """Titles of the standards, from the index when loaded, else from the standards files, else a fallback."""
+
+    def __init__(self, index: Any = None, knowledge_dir: Path | None = None) -> None:
+        self.titles: dict[str, dict[str, str]] = {k: dict(v) for k, v in FALLBACK_TITLES.items()}
+        self.index = index
+        if index is None and knowledge_dir is not None:
+            try:
+                from app.knowledge.documents import load_knowledge
+
+                for item in load_knowledge(knowledge_dir):
+                    self.titles.setdefault(item.id, {})[item.lang] = item.title
+            except (CoachError, OSError) as exc:
+                log.warning("standards not readable, using built-in titles: %s", exc)
+
+    def title(self, standard: str, lang: str) -> str:
+        """Return the standard's title in `lang`."""
+        if self.index is not None:
+            chunk = self.index.get(standard, lang)
+            if chunk is not None and chunk.lang == lang:
+                return str(chunk.title)
+        titles = self.titles.get(standard, {})
+        return titles.get(lang) or next(iter(titles.values()), standard)
+
+    def ref(self, standard: str, lang: str) -> str:
+        """Return "id title" for citing a standard in a note."""
+        return f"{standard} {self.title(standard, lang)}"
+
+
+def _note(key: tuple[str, str], standard: str, lang: str, book: StandardBook) -> str:
+    return NOTES[key][lang].format(ref=book.ref(standard, lang))
+
+
+def turn_feedback(
+    detections: list[Detection], signal_before: bool, events: list[str], message: str, lang: str, book: StandardBook
+) -> list[dict[str, str]]:
+    """Return feedback items for one rep message: what they did, judged against the standards."""
+    items = []
+    for det in detections:
+        tech = TECHNIQUES[det.technique]
+        verdict = tech.verdict
+        if det.technique == "close" and not signal_before:
+            verdict = "violated"
+        items.append({
+            "id": tech.standard, "title": book.title(tech.standard, lang), "verdict": verdict,
+            "note": _note((det.technique, verdict), tech.standard, lang, book), "evidence": det.evidence,
+            "technique": det.technique,
+        })
+    if "missed_signal" in events:
+        items.append({
+            "id": "s4.caution.4", "title": book.title("s4.caution.4", lang), "verdict": "violated",
+            "note": _note(("missed_signal", "violated"), "s4.caution.4", lang, book), "evidence": message,
+            "technique": "missed_signal",
+        })
+    return items
+
+
+def scorecard(
+    scenario: Scenario, state: dict[str, Any], turns: list[dict[str, Any]], lang: str, book: StandardBook
+) -> dict[str, Any]:
+    """Score a session from its turns; each rubric row cites the rep's words, a standard and a turn."""
+    rubric: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    violations = 0
+    for turn in turns:
+        for item in turn["feedback"]:
+            if item["verdict"] == "violated":
+                violations += 1
+            key = (item["id"], item["verdict"])
+            if key in seen:
+                continue
+            seen.add(key)
+            rubric.append({"id": item["id"], "title": item["title"], "verdict": item["verdict"],
+                           "evidence": item["evidence"], "turn": turn["n"], "note": item["note"]})
+    followed = {r["id"] for r in rubric if r["verdict"] == "followed"}
+    touched = {r["id"] for r in rubric}
+    missed = [sid for sid in scenario.trains if sid not in touched]
+    first = turns[0] if turns else None
+    for sid in missed:
+        if first is not None:
+            rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",
+                           "evidence": first["rep"], "turn": first["n"],
+                           "note": _note(("missed", "missed"), sid, lang, book)})
+
+    resolved = sum(o["status"] == "resolved" for o in state["objections"]) / len(state["objections"])
+    outcome = state["outcome"]
+    breakdown = [
+        {"points": BASE, "reason": "base"},
+        {"points": PER_FOLLOWED * min(len(followed), MAX_FOLLOWED),
+         "reason": f"{len(followed)} standard(s) followed: {', '.join(sorted(followed)) or '-'}"},
+        {"points": -min(PER_VIOLATION * violations, MAX_VIOLATION), "reason": f"{violations} violation(s)"},
+        {"points": -PER_MISSED * len(missed) if turns else 0,
+         "reason": f"{len(missed)} trained standard(s) never used: {', '.join(missed) or '-'}"},
+        {"points": OUTCOME_POINTS[outcome], "reason": f"outcome: {outcome or 'ended early'}"},
+        {"points": round(RESOLVED_POINTS * resolved), "reason": f"{resolved:.0%} of objections resolved"},
+    ]
+    score = max(0, min(100, sum(b["points"] for b in breakdown))) if turns else 0
+
+    def cite(row: dict[str, Any]) -> str:
+        if lang == "zh":
+            return f"“{row['evidence']}”（第{row['turn']}轮）— {row['id']} {row['title']}：{row['note']}"
+        return f"“{row['evidence']}” (turn {row['turn']}) — {row['id']} {row['title']}: {row['note']}"
+
+    strengths = [cite(r) for r in rubric if r["verdict"] == "followed"][:5]
+    improvements = [cite(r) for r in rubric if r["verdict"] == "violated"]
+    improvements += [cite(r) for r in rubric if r["verdict"] == "missed"]
+    return {
+        "score": score, "rubric": rubric, "strengths": strengths, "improvements": improvements[:6],
+        "summary": _summary(scenario, state, score, rubric, lang), "breakdown": breakdown,
+        "outcome": outcome,
+    }
+
+
+def _summary(scenario: Scenario, state: dict[str, Any], score: int, rubric: list[dict[str, Any]], lang: str) -> str:
+    followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
+    violated = sorted({r["id"] for r in rubric if r["verdict"] == "violated"})
+    revealed = [o for o in scenario.objections
+                if any(s["id"] == o.id and s["status"] in ("revealed", "resolved") for s in state["objections"])]
+    outcome = state["outcome"]
+    if lang == "zh":
+        ends = {"progressed": "客户同意推进", "walked_away": "客户离开了", "time_up": "时间到，没有推进",
+                None: "提前结束"}[outcome]
+        concern = "；你找到了真实顾虑：" + "；".join(o.concern.zh for o in revealed) if revealed else \
+            "；你没有找到客户的真实顾虑"
+        worst = f"；最需要改进：{violated[0]}" if violated else ""
+        return (f"得分 {score}/100：{ends}{concern}。遵循了 {len(followed)} 条标准"
+                f"（{'、'.join(followed) or '无'}），违反了 {len(violated)} 条（{'、'.join(violated) or '无'}）{worst}。")
+    ends = {"progressed": "the customer agreed to move forward", "walked_away": "the customer walked away",
+            "time_up": "time ran out without progress", None: "the session was ended early"}[outcome]
+    concern = "; you uncovered the real concern: " + "; ".join(o.concern.en for o in revealed) if revealed else \
+        "; you never uncovered the customer's real concern"
+    worst = f"; first thing to fix: {violated[0]}" if violated else ""
+    return (f"Score {score}/100: {ends}{concern}. You followed {len(followed)} standard(s) "
+            f"({', '.join(followed) or 'none'}) and broke {len(violated)} ({', '.join(violated) or 'none'}){worst}.")

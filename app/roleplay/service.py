@@ -1,0 +1,210 @@
+"""RoleplayService: the one interface the HTTP API, the CLI and Slack use. Sync, DB-backed, stateless."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import BadRequestError, ConflictError, NotFoundError
+from app.roleplay import engine
+from app.roleplay.scenarios import DIFFICULTIES, Scenario, load_scenarios
+from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
+from app.roleplay.store import RoleplaySession, RoleplayTurn
+from app.roleplay.techniques import Detector
+from app.roleplay.voice import CustomerVoice
+
+if TYPE_CHECKING:
+    from app.container import Container
+
+LANGS = ("zh", "en")
+
+
+class RoleplayService:
+    """Start sessions, play turns, score them; every call reads and writes the database."""
+
+    def __init__(self, container: Container, chat_model: Any = None) -> None:
+        settings = container.settings
+        self.database = container.database
+        self.scenarios: dict[str, Scenario] = load_scenarios(settings.knowledge_dir / "scenarios")
+        self.detector = Detector(container.embedder)
+        self.book = StandardBook(container.index, settings.knowledge_dir)
+        if chat_model is None and settings.llm != "none":
+            from app.coaching.providers import make_chat_model
+
+            chat_model = make_chat_model(settings)
+        self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s)
+
+    # -- scenarios -------------------------------------------------------------------------------------------
+
+    def list_scenarios(self) -> list[dict[str, Any]]:
+        """Return every scenario's id, titles, stage, difficulty and persona summary."""
+        return [s.summary() for s in self.scenarios.values()]
+
+    def _scenario(self, scenario_id: str) -> Scenario:
+        scenario = self.scenarios.get(scenario_id)
+        if scenario is None:
+            raise NotFoundError(f"Scenario {scenario_id!r} not found; see GET /v1/roleplay/scenarios")
+        return scenario
+
+    # -- sessions --------------------------------------------------------------------------------------------
+
+    def start(self, scenario: str, lang: str, difficulty: str | None = None, rep: str | None = None) -> dict[str, Any]:
+        """Open a session and return the customer's opening line."""
+        spec = self._scenario(scenario)
+        if lang not in LANGS:
+            raise BadRequestError(f"lang must be 'zh' or 'en', not {lang!r}")
+        level = difficulty or spec.difficulty
+        if level not in DIFFICULTIES:
+            raise BadRequestError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, not {level!r}")
+        session_id = uuid.uuid4().hex
+        state = engine.initial_state(spec, level)
+        opening = engine.opening_line(spec, state, lang, variant=int(session_id[:8], 16))
+        with self.database.session() as db:
+            db.add(RoleplaySession(id=session_id, scenario=spec.id, lang=lang, difficulty=level,
+                                   rep=(rep or None), opening=opening, state=state))
+        return {"session_id": session_id, "customer": opening, "scenario": spec.summary(),
+                "state": engine.public_state(spec, state)}
+
+    def _load(self, session_id: str) -> tuple[RoleplaySession, list[RoleplayTurn]]:
+        with self.database.session() as db:
+            row = db.get(RoleplaySession, session_id)
+            if row is None:
+                raise NotFoundError(
+                    f"Session {session_id!r} not found; start one with POST /v1/roleplay/sessions"
+                )
+            turns = list(db.scalars(select(RoleplayTurn).where(RoleplayTurn.session_id == session_id)
+                                    .order_by(RoleplayTurn.n)))
+            db.expunge_all()
+        return row, turns
+
+    def turn(self, session_id: str, message: str) -> dict[str, Any]:
+        """Play one rep message: detect techniques, update the state, reply as the customer, give feedback."""
+        row, turns = self._load(session_id)
+        if row.status == "ended":
+            raise ConflictError(
+                f"Session {session_id!r} has ended; read its scorecard with GET /v1/roleplay/sessions/{session_id} "
+                "or start a new one with POST /v1/roleplay/sessions"
+            )
+        spec = self._scenario(row.scenario)
+        message = message.strip()
+        detections = self.detector.detect(message)
+        state, result = engine.step(spec, row.state, {d.technique for d in detections})
+        scripted = engine.customer_line(spec, state, result.situations, row.lang)
+        history = [("customer", row.opening)]
+        for t in turns:
+            history += [("rep", t.rep), ("customer", t.customer)]
+        customer, voice = self.voice.speak(spec, row.lang, state, result.situations, scripted, history, message)
+        feedback = turn_feedback(detections, result.signal_before, result.events, message, row.lang, self.book)
+        done = state["outcome"] is not None
+        n = len(turns) + 1
+        card = None
+        if done:
+            past = [{"n": t.n, "rep": t.rep, "feedback": t.feedback} for t in turns]
+            card = scorecard(spec, state, [*past, {"n": n, "rep": message, "feedback": feedback}], row.lang, self.book)
+        try:
+            with self.database.session() as db:
+                db.add(RoleplayTurn(session_id=session_id, n=n, rep=message, customer=customer, voice=voice,
+                                    feedback=feedback, state=state))
+                live = db.get(RoleplaySession, session_id)
+                assert live is not None
+                live.state = state
+                if done:
+                    live.status, live.outcome, live.scorecard, live.score = "ended", state["outcome"], card, card["score"]
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"Another turn on session {session_id!r} was saved at the same time; resend your message"
+            ) from exc
+        return {"customer": customer, "feedback": feedback, "state": engine.public_state(spec, state), "done": done}
+
+    def end(self, session_id: str) -> dict[str, Any]:
+        """End the session (if still active) and return its scorecard."""
+        row, turns = self._load(session_id)
+        if row.status == "ended" and row.scorecard is not None:
+            return row.scorecard
+        spec = self._scenario(row.scenario)
+        past = [{"n": t.n, "rep": t.rep, "feedback": t.feedback} for t in turns]
+        card = scorecard(spec, row.state, past, row.lang, self.book)
+        with self.database.session() as db:
+            live = db.get(RoleplaySession, session_id)
+            assert live is not None
+            live.status, live.outcome, live.scorecard, live.score = "ended", row.state["outcome"], card, card["score"]
+        return card
+
+    def get(self, session_id: str) -> dict[str, Any]:
+        """Return the session: transcript with per-turn feedback, state and scorecard (once ended)."""
+        row, turns = self._load(session_id)
+        spec = self.scenarios.get(row.scenario)
+        transcript: list[dict[str, Any]] = [{"role": "customer", "text": row.opening, "turn": 0}]
+        for t in turns:
+            transcript.append({"role": "rep", "text": t.rep, "turn": t.n, "feedback": t.feedback})
+            transcript.append({"role": "customer", "text": t.customer, "turn": t.n, "voice": t.voice})
+        return {
+            "session_id": row.id, "scenario": spec.summary() if spec else {"id": row.scenario},
+            "lang": row.lang, "difficulty": row.difficulty, "rep": row.rep, "status": row.status,
+            "state": engine.public_state(spec, row.state) if spec else row.state, "transcript": transcript,
+            "scorecard": row.scorecard, "created_at": row.created_at.isoformat(),
+        }
+
+    # -- trainer views ---------------------------------------------------------------------------------------
+
+    def sessions(self, rep: str | None = None, scenario: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Return sessions newest first, optionally for one rep and/or scenario."""
+        query = select(RoleplaySession).order_by(RoleplaySession.created_at.desc()).limit(limit)
+        if rep:
+            query = query.where(RoleplaySession.rep == rep)
+        if scenario:
+            query = query.where(RoleplaySession.scenario == scenario)
+        with self.database.session() as db:
+            rows = list(db.scalars(query))
+            return [{
+                "session_id": r.id, "rep": r.rep, "scenario": r.scenario, "lang": r.lang,
+                "difficulty": r.difficulty, "status": r.status, "outcome": r.outcome, "score": r.score,
+                "turns": r.state["turn"], "created_at": r.created_at.isoformat(),
+                "violated": sorted({row["id"] for row in (r.scorecard or {}).get("rubric", [])
+                                    if row["verdict"] == "violated"}),
+            } for r in rows]
+
+    def sessions_csv(self, rep: str | None = None, scenario: str | None = None) -> str:
+        """Return the session list as CSV."""
+        out = io.StringIO()
+        fields = ["session_id", "rep", "scenario", "lang", "difficulty", "status", "outcome", "score", "turns",
+                  "created_at", "violated"]
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        for row in self.sessions(rep, scenario, limit=10_000):
+            writer.writerow({**row, "violated": " ".join(row["violated"])})
+        return out.getvalue()
+
+    def rep_summary(self, rep: str) -> dict[str, Any]:
+        """Return a rep's session count, average score and the standards they violate most often."""
+        with self.database.session() as db:
+            session_ids = list(db.scalars(select(RoleplaySession.id).where(RoleplaySession.rep == rep)))
+            scores = [s for s in db.scalars(select(RoleplaySession.score).where(RoleplaySession.rep == rep))
+                      if s is not None]
+            feedback = list(db.scalars(select(RoleplayTurn.feedback)
+                                       .where(RoleplayTurn.session_id.in_(session_ids))))
+        if not session_ids:
+            raise NotFoundError(f"No sessions for rep {rep!r}; see GET /v1/trainer/sessions for the reps on record")
+        violated: Counter[str] = Counter()
+        followed: Counter[str] = Counter()
+        titles: dict[str, str] = {}
+        for items in feedback:
+            for item in items:
+                titles[item["id"]] = item["title"]
+                (violated if item["verdict"] == "violated" else followed)[item["id"]] += 1
+        return {
+            "rep": rep, "sessions": len(session_ids), "scored": len(scores),
+            "average_score": round(sum(scores) / len(scores), 1) if scores else None,
+            "most_violated": [{"id": i, "title": titles[i], "count": c} for i, c in violated.most_common(5)],
+            "most_followed": [{"id": i, "title": titles[i], "count": c} for i, c in followed.most_common(5)],
+        }
+
+    def close(self) -> None:
+        """Release the voice's worker threads."""
+        self.voice.close()

@@ -1,0 +1,114 @@
+"""Voice the customer with an LLM when one is configured; the engine has already decided what happens.
+
+The LLM only rephrases the scripted reaction in character. Its reply is checked, and the scripted line is
+used whenever the model errs, times out, answers in the wrong language or slips into the seller's voice.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import re
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from app.roleplay.scenarios import Scenario
+from app.text import detect_language
+
+log = logging.getLogger(__name__)
+PROMPT_FILE = "roleplay_customer.txt"
+MAX_REPLY_CHARS = 400
+
+# Phrases a customer would not say: the seller's offers, pitches and role labels.
+SELLER_VOICE = re.compile(
+    r"^\s*(?:sales(?:person)?|rep|seller|assistant|coach|销售|客服|顾问)\s*[:：]"
+    r"|\bas an ai\b|\bas (?:your|a) (?:sales|account) (?:rep|manager)|\bour (?:product|solution|platform|pricing|"
+    r"offer|proposal|service)s?\b|\bwe (?:can|could|will|'ll) (?:offer|give|provide|include|throw in|discount)"
+    r"|\bi (?:can|could|will|'ll) (?:offer|give) you\b|\blet me (?:show|walk) you (?:through )?(?:our|the demo)"
+    r"|\b(?:would|do) you like to (?:sign|proceed|buy|order)|\bthank you for (?:choosing|considering) us\b"
+    r"|我们的(?:产品|方案|系统|报价|服务|价格)|(?:给|为)您(?:提供|优惠|打折|申请)|我可以给您|作为(?:销售|您的顾问|AI|人工智能)"
+    r"|您(?:要|想)不要(?:签|下单|购买)|感谢您选择我们",
+    re.IGNORECASE,
+)
+SITUATION_TEXT = {
+    "reveal": "the rep's question worked: admit your real concern.",
+    "softened": "the rep's answer helped a little; you want more.",
+    "resolved": "the rep has answered your concern to your satisfaction.",
+    "pushback": "you repeat your objection.",
+    "buying_signal": "you are interested: ask about start dates, delivery or payment terms.",
+    "progressed": "you agree to the next step.",
+    "walked_away": "you end the conversation and walk away.",
+    "time_up": "you have to leave; the meeting is over.",
+    "neutral": "the rep said nothing useful; you are unimpressed.",
+    "deflect": "the rep answered the surface objection; it is not what really bothers you.",
+    "premature_close": "the rep asked for the order too early; you push back.",
+    "discount": "the rep gave a discount for nothing; you now suspect more is available and ask for it.",
+    "argue": "the rep argued with you; you are annoyed.",
+    "pressure": "the rep pressured you; you resist.",
+    "overpromise": "the rep over-promised; you are sceptical.",
+}
+
+
+def in_character(reply: str, lang: str, rep_message: str) -> bool:
+    """Return whether a reply reads as the customer, in the session language."""
+    text = reply.strip()
+    if not text or len(text) > MAX_REPLY_CHARS or text == rep_message.strip():
+        return False
+    if detect_language(text) != lang:
+        return False
+    return SELLER_VOICE.search(text) is None
+
+
+class CustomerVoice:
+    """Rephrase scripted reactions with a chat model, falling back to the script."""
+
+    def __init__(self, model: Any, prompts_dir: Path, timeout_s: float) -> None:
+        self.model = model
+        self.timeout_s = timeout_s
+        self.template = Template((prompts_dir / PROMPT_FILE).read_text(encoding="utf-8")) if model else None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="customer-voice")
+
+    def speak(
+        self, scenario: Scenario, lang: str, state: dict[str, Any], situations: list[str], scripted: str,
+        history: list[tuple[str, str]], rep_message: str,
+    ) -> tuple[str, str]:
+        """Return (reply, "llm" or "script")."""
+        if self.model is None or self.template is None:
+            return scripted, "script"
+        prompt = self._prompt(scenario, lang, state, situations, scripted, history, rep_message)
+        try:
+            future = self._pool.submit(self.model.invoke, prompt)
+            message = future.result(timeout=self.timeout_s)
+        except Exception as exc:  # a provider error or timeout must never break the session
+            log.warning("customer voice fell back to the script: %s", type(exc).__name__)
+            return scripted, "script"
+        reply = str(getattr(message, "content", message)).strip().strip('"“”')
+        reply = re.sub(r"^(?:customer|客户)\s*[:：]\s*", "", reply, flags=re.IGNORECASE)
+        if not in_character(reply, lang, rep_message):
+            log.info("customer voice slipped out of character; using the scripted line")
+            return scripted, "script"
+        return reply, "llm"
+
+    def _prompt(
+        self, scenario: Scenario, lang: str, state: dict[str, Any], situations: list[str], scripted: str,
+        history: list[tuple[str, str]], rep_message: str,
+    ) -> str:
+        p = scenario.persona
+        current = next((o for o in state["objections"] if o["status"] != "pending"), state["objections"][0])
+        spec = next(o for o in scenario.objections if o.id == current["id"])
+        mood = "You are losing patience." if state["patience"] < 30 else (
+            "You are warming up." if state["trust"] >= 55 else "You are guarded.")
+        described = "; ".join(SITUATION_TEXT.get(key.rsplit(":", 1)[-1], key) for key in situations)
+        lines = [f"{'Rep' if who == 'rep' else 'Customer'}: {text}" for who, text in history[-8:]]
+        return self.template.substitute(
+            persona=f"{p.name.get(lang)}, {p.role.get(lang)} at {p.company.get(lang)}; {p.temperament.get(lang)}",
+            surface=spec.surface.get(lang), concern=spec.concern.get(lang), trust=state["trust"],
+            patience=state["patience"], mood=mood, situation=described, scripted=scripted,
+            language="Simplified Chinese" if lang == "zh" else "English",
+            history="\n".join(lines) or "(nothing yet)", message=rep_message,
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
