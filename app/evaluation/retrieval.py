@@ -113,8 +113,14 @@ class NaiveBaseline:
         for doc in self._store.similarity_search(query, k=k):
             start = int(doc.metadata["start_index"])
             end = start + len(doc.page_content)
-            for s, e, item_id in self._spans[int(doc.metadata["doc"])]:
-                if s < end and e > start and item_id not in ranked:
+            # Within a chunk, the item it covers most comes first.
+            overlaps = [
+                (min(e, end) - max(s, start), item_id)
+                for s, e, item_id in self._spans[int(doc.metadata["doc"])]
+                if s < end and e > start
+            ]
+            for _, item_id in sorted(overlaps, key=lambda o: -o[0]):
+                if item_id not in ranked:
                     ranked.append(item_id)
         return ranked
 

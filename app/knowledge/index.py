@@ -18,9 +18,9 @@ from chromadb.config import Settings as ChromaSettings
 
 from app.errors import IndexNotReadyError
 from app.knowledge.documents import Item
-from app.knowledge.embedder import ChromaEmbeddingFunction, Embedder
+from app.knowledge.embedder import ChromaEmbeddingFunction, Embedder, parts_of
 
-COLLECTION = "knowledge"
+COLLECTION = "knowledge"  # one collection per embedding model: knowledge-0, knowledge-1, ...
 POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
@@ -87,24 +87,29 @@ def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
     }
 
 
-def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, np.ndarray]]:
-    """Return chunk id -> (hash, vector) of a build made with the same embedder."""
+def _collection_name(part: int) -> str:
+    return f"{COLLECTION}-{part}"
+
+
+def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, list[np.ndarray]]]:
+    """Return chunk id -> (hash, one vector per model) of a build made with the same embedder."""
     if build is None:
         return {}
     manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("embedder") != embedder.name:
         return {}
     client = chroma_client(build)
+    out: dict[str, tuple[str, list[np.ndarray]]] = {}
     try:
-        got = client.get_collection(COLLECTION, embedding_function=ChromaEmbeddingFunction(embedder)).get(
-            include=["metadatas", "embeddings"]
-        )
+        for n, part in enumerate(parts_of(embedder)):
+            got = client.get_collection(
+                _collection_name(n), embedding_function=ChromaEmbeddingFunction(part)
+            ).get(include=["metadatas", "embeddings"])
+            for cid, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
+                out.setdefault(cid, (str(meta["hash"]), []))[1].append(np.asarray(vec, dtype=np.float32))
     finally:
         release_client(client)
-    return {
-        cid: (str(meta["hash"]), np.asarray(vec, dtype=np.float32))
-        for cid, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)
-    }
+    return out
 
 
 def ingest(
@@ -141,11 +146,14 @@ def ingest(
         report.seconds = time.perf_counter() - started
         return report
 
-    vectors = {cid: vec for cid, (_, vec) in old.items() if cid in wanted and cid not in to_embed}
+    parts = parts_of(embedder)
+    vectors = {cid: vecs for cid, (_, vecs) in old.items() if cid in wanted and cid not in to_embed}
     batches = [to_embed[i : i + BATCH] for i in range(0, len(to_embed), BATCH)]
     for batch in progress(batches, len(to_embed)) if progress else batches:
-        embedded = embedder.embed_documents([wanted[cid][0].search_text for cid in batch])
-        vectors.update(zip(batch, embedded, strict=True))
+        texts = [wanted[cid][0].search_text for cid in batch]
+        per_part = [part.embed_documents(texts) for part in parts]
+        for row, cid in enumerate(batch):
+            vectors[cid] = [embedded[row] for embedded in per_part]
         report.embedded += len(batch)
 
     builds = index_dir / BUILDS
@@ -154,23 +162,26 @@ def ingest(
     staging = builds / f".staging-{name}"
     client = chroma_client(staging)
     try:
-        collection = client.create_collection(
-            COLLECTION,
-            embedding_function=ChromaEmbeddingFunction(embedder),
-            metadata={"hnsw:space": "cosine"},
-        )
         ids = list(wanted)
-        for i in range(0, len(ids), 1000):
-            chunk = ids[i : i + 1000]
-            collection.add(
-                ids=chunk,
-                embeddings=[vectors[cid] for cid in chunk],
-                documents=[wanted[cid][0].search_text for cid in chunk],
-                metadatas=[_metadata(*wanted[cid]) for cid in chunk],
+        for n, part in enumerate(parts):
+            collection = client.create_collection(
+                _collection_name(n),
+                embedding_function=ChromaEmbeddingFunction(part),
+                metadata={"hnsw:space": "cosine", "model": part.name},
             )
+            for i in range(0, len(ids), 1000):
+                chunk = ids[i : i + 1000]
+                collection.add(
+                    ids=chunk,
+                    embeddings=[vectors[cid][n] for cid in chunk],
+                    documents=[wanted[cid][0].search_text for cid in chunk],
+                    metadatas=[_metadata(*wanted[cid]) for cid in chunk],
+                )
     finally:
         release_client(client)
-    manifest = {"embedder": embedder.name, "dim": embedder.dim, "chunks": len(wanted), "created": name}
+    manifest = {
+        "embedder": embedder.name, "models": [p.name for p in parts], "chunks": len(wanted), "created": name,
+    }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.rename(staging, builds / name)
     _swap_pointer(index_dir, name)
@@ -229,11 +240,13 @@ class KnowledgeIndex:
             )
         self.build = build.name
         self.embedder = embedder
+        self.parts = parts_of(embedder)
         self._client = chroma_client(build)
-        self.collection = self._client.get_collection(
-            COLLECTION, embedding_function=ChromaEmbeddingFunction(embedder)
-        )
-        got = self.collection.get(include=["metadatas", "documents"])
+        self.collections = [
+            self._client.get_collection(_collection_name(n), embedding_function=ChromaEmbeddingFunction(part))
+            for n, part in enumerate(self.parts)
+        ]
+        got = self.collections[0].get(include=["metadatas", "documents"])
         self.chunks = [
             Chunk(
                 chunk_id=cid, id=str(m["id"]), lang=str(m["lang"]), kind=str(m["kind"]), stage=int(m["stage"]),
@@ -247,15 +260,20 @@ class KnowledgeIndex:
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
-        """Return (chunk id, cosine similarity) for the n nearest chunks."""
+    def dense(
+        self, vectors: list[np.ndarray], n: int, where: dict[str, Any] | None
+    ) -> list[list[tuple[str, float]]]:
+        """Return, per model, (chunk id, cosine similarity) for the n nearest chunks."""
         n = min(n, len(self.chunks))
         if n == 0:
-            return []
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=n, where=where, include=["distances"]
-        )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+            return [[] for _ in vectors]
+        out = []
+        for collection, vector in zip(self.collections, vectors, strict=True):
+            result = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
+            out.append(
+                [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+            )
+        return out
 
     def get(self, item_id: str, lang: str) -> Chunk | None:
         """Return an item's chunk in `lang`, or in the other language when that is all there is."""
