@@ -1,5 +1,54 @@
-"""Trainer routes behind a bearer token (filled in by the role-play work)."""
+"""Trainer views behind a bearer token: sessions by rep or scenario, CSV export, most-violated standards."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(prefix="/v1/trainer", tags=["trainer"])
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.api.roleplay import RoleplayDep
+from app.errors import UnauthorizedError
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_trainer(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """Accept only a bearer token listed in COACH_TRAINER_TOKENS."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise UnauthorizedError("trainer routes need 'Authorization: Bearer <token>' with a COACH_TRAINER_TOKENS token")
+    tokens = request.app.state.container.settings.trainer_token_list
+    # Compare against every token so the time taken does not reveal which one nearly matched.
+    matched = [secrets.compare_digest(credentials.credentials.encode(), t.encode()) for t in tokens]
+    if not any(matched):
+        raise UnauthorizedError("invalid trainer token; use one listed in COACH_TRAINER_TOKENS")
+
+
+router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)])
+RepQuery = Annotated[str | None, Query(max_length=128, description="Only this rep's sessions.")]
+ScenarioQuery = Annotated[str | None, Query(max_length=64, description="Only this scenario's sessions.")]
+
+
+@router.get("/sessions")
+def list_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> dict[str, Any]:
+    """List sessions newest first, with score, outcome and the standards violated."""
+    return {"sessions": service.sessions(rep, scenario)}
+
+
+@router.get("/sessions.csv", response_class=PlainTextResponse)
+def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> PlainTextResponse:
+    """Export the session list as CSV."""
+    return PlainTextResponse(
+        service.sessions_csv(rep, scenario), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="roleplay-sessions.csv"'},
+    )
+
+
+@router.get("/reps/{rep}/summary")
+def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
+    """Summarise one rep: sessions, average score, the standards most often violated and followed."""
+    return service.rep_summary(rep)

@@ -1,7 +1,143 @@
-"""Role-play CLI commands (filled in by the role-play work)."""
+"""`coach roleplay SCENARIO` (practise in the terminal) and `coach eval roleplay` (detection and scoring checks)."""
 
-from typing import Any
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.config import ROOT
 
 
 def register(cli: Any, eval_cli: Any) -> None:
     """Add the role-play commands to the `coach` CLI."""
+    cli.command("roleplay")(roleplay)
+    eval_cli.command("roleplay")(eval_roleplay)
+
+
+def _print_feedback(feedback: list[dict[str, str]]) -> None:
+    for item in feedback:
+        colour = typer.colors.GREEN if item["verdict"] == "followed" else typer.colors.RED
+        typer.secho(f"   [{item['verdict']}] {item['id']} {item['title']}", fg=colour)
+        typer.echo(f"      {item['note']}")
+        typer.echo(f"      evidence: “{item['evidence']}”")
+
+
+def roleplay(
+    scenario: Annotated[str | None, typer.Argument(help="Scenario id; omit to list them.")] = None,
+    lang: Annotated[str, typer.Option(help="Session language: zh or en.")] = "zh",
+    difficulty: Annotated[str | None, typer.Option(help="easy, normal or hard (default: the scenario's).")] = None,
+    rep: Annotated[str | None, typer.Option(help="Your name, for the trainer views.")] = None,
+) -> None:
+    """Practise a scenario in the terminal: the coach plays the customer; feedback after each turn."""
+    from app.cli import _settings
+    from app.container import build_container
+
+    container = build_container(_settings())
+    service = container.roleplay
+    try:
+        if scenario is None:
+            for s in service.list_scenarios():
+                typer.echo(f"{s['id']:<24} stage {s['stage']}  {s['difficulty']:<6}  {s['title'][lang]}")
+            return
+        started = service.start(scenario, lang, difficulty, rep)
+        typer.echo(f"{started['scenario']['title'][lang]}\n{started['scenario']['persona'][lang]}")
+        typer.secho("(type your reply; /end to finish and see the scorecard)\n", dim=True)
+        typer.secho(f"Customer: {started['customer']}", fg=typer.colors.CYAN)
+        while True:
+            try:
+                message = input("You: ").strip()
+            except EOFError:
+                break
+            if message in ("/end", "/quit", ""):
+                if message == "":
+                    continue
+                break
+            out = service.turn(started["session_id"], message)
+            _print_feedback(out["feedback"])
+            typer.secho(f"Customer: {out['customer']}", fg=typer.colors.CYAN)
+            state = out["state"]
+            typer.secho(f"   trust {state['trust']}  patience {state['patience']}  progress {state['progress']}",
+                        dim=True)
+            if out["done"]:
+                break
+        card = service.end(started["session_id"])
+        typer.echo(f"\nScore: {card['score']}/100\n{card['summary']}")
+        for title, rows in (("Strengths", card["strengths"]), ("Improvements", card["improvements"])):
+            typer.echo(f"\n{title}:")
+            for row in rows:
+                typer.echo(f" - {row}")
+    finally:
+        container.close()
+
+
+def eval_roleplay(
+    save: Annotated[bool, typer.Option(help="Write results to evals/results/.")] = True,
+    show: Annotated[str | None, typer.Option(help="Print this scenario's transcripts as Markdown.")] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="List misdetected messages.")] = False,
+) -> None:
+    """Report technique precision/recall on held-out messages and check good reps outscore poor ones by 30."""
+    from app.cli import _settings
+    from app.container import build_container
+    from app.roleplay.evaluation import (
+        evaluate_detector,
+        format_detection_table,
+        load_labelled,
+        load_scripts,
+        play_script,
+        render_transcript,
+        score_gaps,
+    )
+
+    settings = _settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        # Scripted sessions go to a scratch database so they never mix with real practice sessions.
+        db_url = f"sqlite:///{Path(tmp, 'eval.db').as_posix()}"
+        container = build_container(settings.model_copy(update={"database_url": db_url, "llm": "none"}))
+        try:
+            service = container.roleplay
+            rows = load_labelled(ROOT / "evals" / "techniques.jsonl")
+            held_out = evaluate_detector(service.detector, rows)
+            loo = evaluate_detector(service.detector, service.detector.exemplars, leave_one_out=True)
+            typer.echo(f"Technique detection on {len(rows)} held-out messages (evals/techniques.jsonl):")
+            typer.echo(format_detection_table(held_out))
+            if errors:
+                for err in held_out["_errors"]:
+                    typer.echo(f"  {err}")
+            played = [play_script(service, s) for s in load_scripts(ROOT / "evals" / "roleplay")]
+        finally:
+            container.close()
+    gaps = score_gaps(played)
+    typer.echo("\nScripted transcripts: good rep vs poor rep (goal: gap >= 30 in every scenario)")
+    typer.echo(f"{'scenario':<24} {'lang':<4} {'good':>4} {'poor':>4} {'gap':>4}")
+    for g in gaps:
+        typer.echo(f"{g['scenario']:<24} {g['lang']:<4} {g['good']!s:>4} {g['poor']!s:>4} {g['gap']!s:>4}")
+    missing = sorted(set(service.scenarios) - {g["scenario"] for g in gaps})
+    failed = [g for g in gaps if g["gap"] is None or g["gap"] < 30]
+    below = [n for n, r in held_out.items() if not n.startswith("_") and min(r["precision"], r["recall"]) < 0.85]
+    if show:
+        for run in played:
+            if run["scenario"] == show:
+                typer.echo("\n" + render_transcript(run))
+    if save:
+        out = ROOT / "evals" / "results" / "roleplay.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "embedder": container.embedder.name,
+            "detection_held_out": {k: v for k, v in held_out.items() if not k.startswith("_")},
+            "detection_held_out_errors": held_out["_errors"],
+            "detection_exemplars_leave_one_out": {k: v for k, v in loo.items() if not k.startswith("_")},
+            "score_gaps": gaps,
+            "transcripts": played,
+        }
+        out.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+    if below:
+        typer.secho(f"below the 0.85 goal: {', '.join(below)}", fg=typer.colors.YELLOW)
+    if missing or failed:
+        typer.secho(f"FAILED: scenarios without scripts {missing}; gaps under 30: "
+                    f"{[(g['scenario'], g['lang']) for g in failed]}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)

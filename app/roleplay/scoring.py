@@ -98,12 +98,18 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
         "en": "Your open question got the customer talking; follow up with a closed question to confirm the "
               "key detail ({ref}).",
     },
+    ("kept", "followed"): {
+        "zh": "整场你没有施压、争辩或乱承诺，保持了建设性的沟通；继续保持（{ref}）。",
+        "en": "You never pressured, argued or over-promised in this session; keep the conversation that "
+              "constructive ({ref}).",
+    },
     ("missed", "missed"): {
         "zh": "本场没有用到这条标准，它正是这个场景要练的：下次在客户提出异议后就用上（{ref}）。",
         "en": "You never used this standard, and it is what this scenario trains: apply it right after the "
               "customer raises the objection ({ref}).",
     },
 }
+KEPT_BY_ABSTAINING = {"s4.standard.3", "s4.caution.3", "s3.caution.1"}
 OUTCOME_POINTS = {"progressed": 25, "time_up": 0, "walked_away": -10, None: 0}
 BASE, PER_FOLLOWED, MAX_FOLLOWED, PER_VIOLATION, MAX_VIOLATION, PER_MISSED, RESOLVED_POINTS = 30, 7, 5, 10, 50, 4, 10
 
@@ -182,10 +188,17 @@ def scorecard(
             seen.add(key)
             rubric.append({"id": item["id"], "title": item["title"], "verdict": item["verdict"],
                            "evidence": item["evidence"], "turn": turn["n"], "note": item["note"]})
+    touched = {r["id"] for r in rubric}
+    first = turns[0] if turns else None
+    for sid in scenario.trains:
+        # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them.
+        if sid in KEPT_BY_ABSTAINING and sid not in touched and first is not None:
+            rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
+                           "evidence": first["rep"], "turn": first["n"],
+                           "note": _note(("kept", "followed"), sid, lang, book)})
     followed = {r["id"] for r in rubric if r["verdict"] == "followed"}
     touched = {r["id"] for r in rubric}
     missed = [sid for sid in scenario.trains if sid not in touched]
-    first = turns[0] if turns else None
     for sid in missed:
         if first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",
@@ -207,9 +220,10 @@ def scorecard(
     score = max(0, min(100, sum(b["points"] for b in breakdown))) if turns else 0
 
     def cite(row: dict[str, Any]) -> str:
+        # The note already names the standard (id and title).
         if lang == "zh":
-            return f"“{row['evidence']}”（第{row['turn']}轮）— {row['id']} {row['title']}：{row['note']}"
-        return f"“{row['evidence']}” (turn {row['turn']}) — {row['id']} {row['title']}: {row['note']}"
+            return f"“{row['evidence']}”（第{row['turn']}轮）— {row['note']}"
+        return f"“{row['evidence']}” (turn {row['turn']}) — {row['note']}"
 
     strengths = [cite(r) for r in rubric if r["verdict"] == "followed"][:5]
     improvements = [cite(r) for r in rubric if r["verdict"] == "violated"]

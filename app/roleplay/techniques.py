@@ -59,11 +59,13 @@ NUM_ZH = r"(?:\d|[一两二三四五六七八九十百千万半]|成|倍)"
 RULES: dict[str, list[str]] = {
     "discount": [
         r"\d+\s?(?:%|percent)\s*(?:off|discount)", r"\b(?:take|knock|shave|cut|drop)\b.{0,25}"
-        r"\b(?:off|price|quote|down to|to \d)", r"\bmatch (?:their|the|that|x'?s|your) (?:price|quote|offer)",
+        r"\b(?:off|price|quote|down to|to \d)",
+        r"\bmatch (?:their|the|that|x'?s|your) (?:price|quote|offer)",
         r"\b(?:lower|reduce|cut|drop)\b (?:our |the |my |your )?(?:price|quote|rate)\b", r"\bdiscount\b",
         r"\bwaive\b", r"\bbest price\b", r"\b(?:make it|do it|go) cheaper\b", r"\bfor free\b",
         r"\b(?:say|make it|go|price)\b.{0,15}\d+\s?(?:%|percent) (?:lower|less|cheaper)\b",
-        r"打.{0,2}折", r"(?:降|减|让|少收)(?:到|了|掉)?.{0,2}[\d一两二三四五六七八九十]+(?:万|千|百|块|元|个点)",
+        r"打.{0,2}折",
+        r"(?:降|减|让|少收)(?:到|了|掉)?.{0,2}[\d一两二三四五六七八九十]+(?:万|千|百|块|元|个点)",
         r"(?:降|让)到", r"让.{0,2}百分之", r"(?:再|给您|算您|就)便宜|便宜(?:给您|点吧|一点吧)",
         r"降价", r"让价", r"抹(?:掉|零)|零头", r"跟(?:他们|对方|别家|X).{0,4}(?:一个价|一样的价|同价)",
         r"按(?:他们|对方|别家)的价", r"(?:费|钱)(?:用)?(?:我们|就)?(?:给您)?免(?:了|掉)", r"优惠",
@@ -74,15 +76,20 @@ RULES: dict[str, list[str]] = {
         r"\bif we can agree\b", r"\bif you(?:'re able to| can| could| commit| sign| prepay| pay|"
         r" agree)\b.{0,60}\b(?:price|off|%|discount|reduc|include|add|throw in|free|rate|lower|down|waive)",
         r"\b(?:provided|as long as|on condition that|should you)\b", r"\btrade\b.{0,30}\bfor\b",
-        r"如果您?(?:能|可以|愿意|这边)", r"(?:您)?要是(?:能|愿意|可以)", r"只要", r"前提是", r"条件是", r"作为交换",
+        r"如果您?(?:能|可以|愿意|这边)", r"(?:您)?要是(?:能|愿意|可以)", r"只要", r"前提是", r"条件是",
+        r"作为交换",
         r"换取", r"若您",
     ],
     "acknowledge": [
-        r"\bi (?:completely |totally |fully )?(?:understand|hear you|get (?:it|that|why))\b", r"\bmakes sense\b",
-        r"\b(?:fair|good|great) (?:point|question)\b", r"\b(?:completely |totally |very )?reasonable concern\b",
+        r"\bi (?:completely |totally |fully )?(?:understand|hear you|get (?:it|that|why))\b",
+        r"\bmakes sense\b",
+        r"\b(?:fair|good|great) (?:point|question)\b",
+        r"\b(?:completely |totally |very )?reasonable concern\b",
         r"\bthanks? (?:you )?for (?:being|telling|sharing|raising)", r"\bi appreciate (?:you|that)",
-        r"\bif i(?:'ve| have)? (?:got this|understand) (?:right|correctly)\b", r"\bmake sure i understand\b",
-        r"\bsounds like\b.{0,40}\b(?:concern|worr|issue|problem|timing|budget|cost)", r"\byou'?re right\b", r"\bi can see why\b", r"\bunderstandable\b",
+        r"\bif i(?:'ve| have)? (?:got this|understand) (?:right|correctly)\b",
+        r"\bmake sure i understand\b",
+        r"\bsounds like\b.{0,40}\b(?:concern|worr|issue|problem|timing|budget|cost)", r"\byou'?re right\b",
+        r"\bi can see why\b", r"\bunderstandable\b",
         r"理解", r"明白", r"有道理", r"说得(?:对|没错)", r"很正常", r"谢谢您.{0,6}(?:坦诚|直说|告诉|提)",
         r"我(?:复述|确认)一下", r"您的意思是", r"对吗[？?]?$",
     ],
@@ -93,9 +100,11 @@ RULES: dict[str, list[str]] = {
         r"\bwhat else\b",
         r"\bwhat (?:part|specifically|exactly)\b.{0,40}\?",
         r"\bif (?:price|budget|cost|money)\b.{0,30}\b(?:weren'?t|wasn'?t|were not|aside)\b",
-        r"\bwhat would (?:have to|need to) (?:change|be true|happen)", r"\breal (?:blocker|issue|concern|reason)",
+        r"\bwhat would (?:have to|need to) (?:change|be true|happen)",
+        r"\breal (?:blocker|issue|concern|reason)",
         r"\bor is (?:it|there) something\b", r"^is it\b.{0,60}\bor\b", r"\banything else\b.{0,30}\?",
-        r"除了.{0,8}(?:还有|之外|以外)", r"(?:顾虑|担心|犹豫|不放心|疑问|考虑).{0,10}(?:什么|哪)", r"还有(?:别的|其他|什么)?.{0,3}(?:顾虑|担心|疑问)",
+        r"除了.{0,8}(?:还有|之外|以外)", r"(?:顾虑|担心|犹豫|不放心|疑问|考虑).{0,10}(?:什么|哪)",
+        r"还有(?:别的|其他|什么)?.{0,3}(?:顾虑|担心|疑问)",
         r"(?:什么|哪).{0,8}(?:顾虑|担心|犹豫|不放心)", r"真正.{0,6}(?:原因|顾虑|担心|犹豫|问题)",
         r"(?:假如|如果)(?:价格|预算|钱).{0,10}(?:一样|不是问题|没问题)", r"是.{1,10}还是.{1,20}[？?]",
         r"主要是跟哪", r"具体是.{0,6}哪",
@@ -103,9 +112,11 @@ RULES: dict[str, list[str]] = {
     "argue": [
         r"\byou(?:'ve| have)? (?:got (?:that|it) )?wrong\b", r"\byou'?re (?:wrong|mistaken|missing)",
         r"\b(?:that'?s|this is) (?:simply |just )?(?:not true|not correct|incorrect|wrong|nonsense|ridiculous)",
-        r"\bnonsense\b", r"\bdon'?t (?:really )?understand how\b", r"\bdon'?t think you (?:understand|get)\b",
+        r"\bnonsense\b", r"\bdon'?t (?:really )?understand how\b",
+        r"\bdon'?t think you (?:understand|get)\b",
         r"\byou (?:don'?t|do not|didn'?t) (?:really )?(?:understand|get it)\b",
-        r"\bi disagree\b", r"\bclearly haven'?t\b", r"\bfrankly,? that'?s a mistake\b", r"\bthat'?s a mistake\b",
+        r"\bi disagree\b", r"\bclearly haven'?t\b", r"\bfrankly,? that'?s a mistake\b",
+        r"\bthat'?s a mistake\b",
         r"\byou need to understand\b", r"\bnot comparing the same thing\b",
         r"您?(?:这个)?(?:说法|说得|想法)?不对", r"(?:理解|搞|想)错了", r"误会了", r"不是这样",
         r"不可能", r"没搞(?:明白|清楚|懂)", r"不了解", r"根本(?:不是|没有|不)", r"压根", r"被.{0,4}忽悠",
@@ -115,16 +126,20 @@ RULES: dict[str, list[str]] = {
         r"\b(?:only|good|valid) (?:until|till|for) (?:\d|today|tonight|tomorrow|friday|the end)",
         r"\bexpires?\b", r"\blast chance\b", r"\b(?:decide|sign|commit|answer) (?:right )?(?:now|today)\b",
         r"\bif you don'?t (?:sign|decide|commit|act)", r"\btake it or leave it\b", r"\bfinal offer\b",
-        r"\bnow or never\b", r"\bnothing to think about\b", r"\blimited[- ]time\b", r"\bsomeone else will\b",
-        r"\bprices? go(?:es)? up\b", r"\bneed an answer\b", r"\bno more delays\b", r"\bhave to sign today\b",
+        r"\bnow or never\b", r"\bnothing to think about\b", r"\blimited[- ]time\b",
+        r"\bsomeone else will\b",
+        r"\bprices? go(?:es)? up\b", r"\bneed an answer\b", r"\bno more delays\b",
+        r"\bhave to sign today\b",
         r"今天(?:必须|就得|一定要)", r"过了今天", r"最后(?:的)?(?:一次)?机会", r"名额(?:有限|就剩|不多)",
         r"(?:再)?不定.{0,4}(?:别人|就没)", r"考虑什么", r"没什么(?:好)?(?:考虑|犹豫)", r"要就要",
         r"涨价.{0,10}(?:亏|赶紧|看着办|现在)", r"赶紧(?:签|定|下单)", r"必须.{0,4}(?:准话|答复|决定|定)",
         r"不(?:签|买)就", r"今天必须", r"看着办", r"不然.{0,6}(?:就没|没了)",
     ],
     "overpromise": [
-        r"\bguarantee", r"\b100\s?%", r"\bnever (?:have|fail|break|be a|go down)", r"\bzero (?:risk|downtime|"
-        r"defects|errors|problems)", r"\b(?:whatever|any(?:thing)?) (?:customi[sz]ation |feature )?you (?:need|want)"
+        r"\bguarantee", r"\b100\s?%", r"\bnever (?:have|fail|break|be a|go down)",
+        r"\bzero (?:risk|downtime|"
+        r"defects|errors|problems)",
+        r"\b(?:whatever|any(?:thing)?) (?:customi[sz]ation |feature )?you (?:need|want)"
         r"\b.{0,30}\b(?:we'?ll|we can|no problem|build|add)", r"\bi promise\b", r"\bpromise you\b",
         r"\bdefinitely (?:double|triple|increase|grow)", r"\b(?:double|triple) your\b", r"\berror-free\b",
         r"\bno risk\b", r"\bwe can do anything\b",
@@ -140,45 +155,61 @@ RULES: dict[str, list[str]] = {
         rf"\bfrom {NUM_EN}.{{0,30}}\bto\b", r"\bpays? for itself\b", r"\bpayback\b",
         rf"(?:节省|省下|省|减少|少|降低|低|提升|提高|缩短|收回|回本|回报|多出).{{0,12}}{NUM_ZH}",
         rf"{NUM_ZH}.{{0,10}}(?:就能)?(?:收回|回本)", rf"从.{{0,10}}{NUM_ZH}.{{0,8}}(?:缩短|降|减|提)到",
-        r"回报周期", r"(?:率|时间|成本|周期|能耗|库存|故障|人力).{0,6}(?:降|减|少|缩短)了?.{0,4}\d", r"省回来|(?:赚|挣)回来", r"每年.{0,12}(?:万|元|小时|天)", r"(?:投资)?回报",
+        r"回报周期", r"(?:率|时间|成本|周期|能耗|库存|故障|人力).{0,6}(?:降|减|少|缩短)了?.{0,4}\d",
+        r"省回来|(?:赚|挣)回来", r"每年.{0,12}(?:万|元|小时|天)", r"(?:投资)?回报",
     ],
     "differentiate": [
-        r"\bunlike\b", r"\b(?:compared (?:to|with)|versus|vs\.?)\b", r"\b(?:sets us apart|makes us different)\b",
-        r"\b(?:key|main|real|big(?:gest)?) difference\b", r"\bwe (?:really )?differ\b", r"\bwhere we\b.{0,20}"
-        r"\bdiffer", r"\bthe only (?:supplier|vendor|company|one)\b", r"\b(?:their|the other) (?:quote|offer|"
+        r"\bunlike\b", r"\b(?:compared (?:to|with)|versus|vs\.?)\b",
+        r"\b(?:sets us apart|makes us different)\b",
+        r"\b(?:key|main|real|big(?:gest)?) difference\b", r"\bwe (?:really )?differ\b",
+        r"\bwhere we\b.{0,20}"
+        r"\bdiffer", r"\bthe only (?:supplier|vendor|company|one)\b",
+        r"\b(?:their|the other) (?:quote|offer|"
         r"proposal|product)\b.{0,40}\b(?:doesn'?t|does not|leaves out|excludes|lacks|charges)",
-        r"\b(?:charges?|pay) (?:extra|separately)\b.{0,40}\bwe\b", r"\bours (?:includes?|are included|is)\b",
+        r"\b(?:charges?|pay) (?:extra|separately)\b.{0,40}\bwe\b",
+        r"\bours (?:includes?|are included|is)\b",
         r"\bwhich ours\b", r"\b(?:\w+'s|their|the other)\b.{0,25}\bcan'?t (?:do|match|offer)\b",
-        r"(?:和|跟|与)(?:他们|对方|X|竞品|别家|其他).{0,10}(?:不同|区别|相比|比)", r"不同的是", r"区别(?:在于|是)",
-        r"最大的(?:不同|区别)", r"相比", r"对比", r"(?:他们|对方|别家|其他供应商).{0,20}(?:没有|不含|不包括|另外|单独|只)",
+        r"(?:和|跟|与)(?:他们|对方|X|竞品|别家|其他).{0,10}(?:不同|区别|相比|比)", r"不同的是",
+        r"区别(?:在于|是)",
+        r"最大的(?:不同|区别)", r"相比", r"对比",
+        r"(?:他们|对方|别家|其他供应商).{0,20}(?:没有|不含|不包括|另外|单独|只)",
         r"只有我们", r"我们(?:独有|是含的|是包含的)", r"而我们",
     ],
     "story": [
         r"\b(?:one of our|a|another) (?:\w+ )?(?:customers?|clients?)\b.{0,60}\b(?:had|was|were|went|chose|came|"
-        r"told|said|switched|started|did|cut|saved)\b", r"\bcase stud(?:y|ies)\b", r"\blet me (?:tell|share)\b"
+        r"told|said|switched|started|did|cut|saved)\b", r"\bcase stud(?:y|ies)\b",
+        r"\blet me (?:tell|share)\b"
         r".{0,20}\b(?:about (?:a|one|an)\b|what happened|story)",
         r"\b(?:a|one|another) (?:[\w-]+ ){0,3}(?:company|plant|manufacturer|distributor|retailer|chain|hospital|"
-        r"firm|customer|client)\b (?:we|that|who|in)\b", r"\bi (?:worked with|remember)\b", r"\bfor (?:example|instance)"
+        r"firm|customer|client)\b (?:we|that|who|in)\b", r"\bi (?:worked with|remember)\b",
+        r"\bfor (?:example|instance)"
         r",? (?:a|one|we)\b", r"\b(?:a|one) (?:similar|similar-sized)\b", r"\bwent through this\b",
         r"\bhad (?:exactly )?(?:this|the same|a similar) (?:worry|concern|problem)",
-        r"(?:有|一)家.{0,14}(?:客户|企业|公司|工厂|医院|超市)", r"(?:有个|有位|一位)(?:客户|老板)", r"案例", r"举个例子", r"讲个.{0,4}(?:例子|故事)",
-        r"之前有(?:位|个|一家)", r"(?:服务过|合作过)的", r"同行.{0,6}(?:老板|客户|跟我)", r"当初也", r"后来(?:他们|又)",
+        r"(?:有|一)家.{0,14}(?:客户|企业|公司|工厂|医院|超市)", r"(?:有个|有位|一位)(?:客户|老板)",
+        r"案例", r"举个例子", r"讲个.{0,4}(?:例子|故事)",
+        r"之前有(?:位|个|一家)", r"(?:服务过|合作过)的", r"同行.{0,6}(?:老板|客户|跟我)", r"当初也",
+        r"后来(?:他们|又)",
     ],
     "close": [
         r"\bshall (?:we|i)\b", r"\bshould we (?:go ahead|move|put|start|schedule|book|sign|get)",
         r"\bcan (?:we|i) (?:go ahead|move forward|get started|schedule|book|sign|pencil|put|send)",
-        r"\bready to (?:move forward|go ahead|sign|start|proceed)", r"\bwould you like to (?:go ahead|proceed|"
-        r"start|move forward|sign)", r"\blet'?s (?:get|go ahead|move forward|book|schedule|start|sign|lock)",
-        r"\bsend (?:you |over )?(?:the )?(?:agreement|contract|order form|paperwork|po)\b", r"\bkick-?off\b",
+        r"\bready to (?:move forward|go ahead|sign|start|proceed)",
+        r"\bwould you like to (?:go ahead|proceed|"
+        r"start|move forward|sign)",
+        r"\blet'?s (?:get|go ahead|move forward|book|schedule|start|sign|lock)",
+        r"\bsend (?:you |over )?(?:the )?(?:agreement|contract|order form|paperwork|po)\b",
+        r"\bkick-?off\b",
         r"\bpaperwork\b", r"\border form\b",
-        r"(?:签|发)合同", r"签约", r"(?:把)?(?:订单|合同|方案)定下来", r"下单", r"启动", r"走(?:采购|合同)?流程",
+        r"(?:签|发)合同", r"签约", r"(?:把)?(?:订单|合同|方案)定下来", r"下单", r"启动",
+        r"走(?:采购|合同)?流程",
         r"推进", r"签了吧", r"合同.{0,4}发",
     ],
     "open_question": [
         r"^(?:so,? |and )?(?:what|how)\b(?!.*\b(?:worr|hesitat|holding|behind|else|unsure|wrong with)).{6,}\?$",
         r"^(?:tell me|walk me through|could you (?:tell|walk|describe)|can you (?:tell|walk|describe))\b",
         r"(?:目前|现在|平时|你们|贵公司|您).{0,12}(?:怎么|如何|哪些|哪几|什么|怎样)(?!.{0,6}(?:顾虑|担心|犹豫|不放心))",
-        r"能(?:不能)?(?:介绍|说说|聊聊|讲讲)", r"主要(?:的)?(?:挑战|问题|目标)", r"最看重", r"希望.{0,12}(?:达到|改善|解决)",
+        r"能(?:不能)?(?:介绍|说说|聊聊|讲讲)", r"主要(?:的)?(?:挑战|问题|目标)", r"最看重",
+        r"希望.{0,12}(?:达到|改善|解决)",
     ],
 }
 
@@ -191,11 +222,13 @@ GUARDS: dict[str, list[str]] = {
         r"而不是(?:降价|打折)", r"不搞", r"不会随便",
     ],
     "overpromise": [
-        r"\b(?:can'?t|cannot|won'?t|not|don'?t)\b.{0,12}\b(?:guarantee|promise)", r"不(?:能|敢)?(?:保证|打包票)",
+        r"\b(?:can'?t|cannot|won'?t|not|don'?t)\b.{0,12}\b(?:guarantee|promise)",
+        r"不(?:能|敢)?(?:保证|打包票)",
         r"没法保证", r"无法保证",
     ],
     "pressure": [r"\bno (?:rush|pressure)\b", r"\btake (?:the|your) time\b", r"不(?:用)?着急", r"慢慢考虑"],
-    "argue": [r"\bnot saying you'?re wrong\b", r"不是说您不对", r"说得(?:对|没错|有道理)", r"\byou'?re (?:absolutely )?right\b"],
+    "argue": [r"\bnot saying you'?re wrong\b", r"不是说您不对", r"说得(?:对|没错|有道理)",
+    r"\byou'?re (?:absolutely )?right\b"],
     "probe": [r"(?:is that right|对吗)[？?]?$", r"还考虑什么|考虑什么呀|有什么好考虑"],
     "acknowledge": [r"理解错|没搞明白|不明白|没理解|误解"],
     "open_question": [r"签约|签合同|启动|下单|您看(?:怎么样|可以吗|行吗)", r"顾虑|担心|犹豫|不放心|比较的",
@@ -264,6 +297,9 @@ class Detector:
     """Find techniques in a rep's message; exemplars are embedded once at construction."""
 
     def __init__(self, embedder: Embedder, exemplars: list[dict[str, object]] | None = None) -> None:
+        # Thresholds are calibrated on USE v3; when retrieval fuses several models, use its USE part only.
+        parts = getattr(embedder, "parts", None) or [embedder]
+        embedder = next((part for part in parts if part.name == "usem3"), embedder)
         self.embedder = embedder
         self.exemplars = exemplars if exemplars is not None else load_exemplars()
         self.labels = [set(map(str, row["labels"])) for row in self.exemplars]  # type: ignore[call-overload]
