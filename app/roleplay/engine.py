@@ -37,7 +37,8 @@ LEVELS: dict[str, Level] = {
 DEFAULT_EFFECTS: dict[str, Effect] = {
     name: Effect(trust=trust, patience=patience, why=Text(zh=zh, en=en))
     for name, trust, patience, zh, en in (
-        ("discount", -10, -5, "无条件降价让客户觉得价格有水分", "An unconditional discount suggests the price was padded"),
+        ("discount", -10, -5, "无条件降价让客户觉得价格有水分",
+         "An unconditional discount suggests the price was padded"),
         ("concession", 3, 0, "有条件的让步显得价格实在", "A traded concession shows the price is real"),
         ("acknowledge", 5, 0, "被认同的客户更愿意说实话", "A customer who feels heard says more"),
         ("probe", 6, 0, "追问让客户说出真实顾虑", "Probing brings the real concern out"),

@@ -118,7 +118,8 @@ def render_transcript(run: dict[str, Any]) -> str:
     out += ["", f"**Scorecard: {card['score']}/100** — {card['summary']}", ""]
     out += [f"- {b['points']:+d} {b['reason']}" for b in card["breakdown"]]
     out += ["", "Rubric:"]
-    out += [f"- `{r['id']}` {r['title']} — {r['verdict']} (turn {r['turn']}): “{r['evidence']}”" for r in card["rubric"]]
+    out += [f"- `{r['id']}` {r['title']} — {r['verdict']} (turn {r['turn']}): “{r['evidence']}”"
+            for r in card["rubric"]]
     out += ["", "Strengths:"] + [f"- {s}" for s in card["strengths"]]
     out += ["", "Improvements:"] + [f"- {s}" for s in card["improvements"]]
     return "\n".join(out)

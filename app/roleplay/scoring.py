@@ -247,8 +247,9 @@ def _summary(scenario: Scenario, state: dict[str, Any], score: int, rubric: list
         concern = "；你找到了真实顾虑：" + "；".join(o.concern.zh for o in revealed) if revealed else \
             "；你没有找到客户的真实顾虑"
         worst = f"；最需要改进：{violated[0]}" if violated else ""
-        return (f"得分 {score}/100：{ends}{concern}。遵循了 {len(followed)} 条标准"
-                f"（{'、'.join(followed) or '无'}），违反了 {len(violated)} 条（{'、'.join(violated) or '无'}）{worst}。")
+        kept, broke = "、".join(followed) or "无", "、".join(violated) or "无"
+        return (f"得分 {score}/100：{ends}{concern}。遵循了 {len(followed)} 条标准（{kept}），"
+                f"违反了 {len(violated)} 条（{broke}）{worst}。")
     ends = {"progressed": "the customer agreed to move forward", "walked_away": "the customer walked away",
             "time_up": "time ran out without progress", None: "the session was ended early"}[outcome]
     concern = "; you uncovered the real concern: " + "; ".join(o.concern.en for o in revealed) if revealed else \

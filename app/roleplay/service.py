@@ -114,8 +114,9 @@ class RoleplayService:
                 live = db.get(RoleplaySession, session_id)
                 assert live is not None
                 live.state = state
-                if done:
-                    live.status, live.outcome, live.scorecard, live.score = "ended", state["outcome"], card, card["score"]
+                if done and card is not None:
+                    live.status, live.outcome, live.scorecard = "ended", state["outcome"], card
+                    live.score = card["score"]
         except IntegrityError as exc:
             raise ConflictError(
                 f"Another turn on session {session_id!r} was saved at the same time; resend your message"

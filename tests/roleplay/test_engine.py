@@ -1,0 +1,126 @@
+"""The dialogue state machine, scenario by scenario: reveal, resolve, signal, close, walk away, time up."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.roleplay import engine
+
+ALL = ["price-objection", "competitor-comparison", "think-about-it", "no-budget", "boss-decides",
+       "post-signing-anxiety", "delivery-complaint"]
+
+
+def _play(scenario, techniques_per_turn, difficulty=None):
+    state = engine.initial_state(scenario, difficulty or scenario.difficulty)
+    results = []
+    for techniques in techniques_per_turn:
+        state, result = engine.step(scenario, state, set(techniques))
+        results.append(result)
+        if state["outcome"]:
+            break
+    return state, results
+
+
+def _good_turns(scenario, difficulty):
+    """Reveal each objection, then resolve it with its own resolving techniques, then close."""
+    need = engine.LEVELS[difficulty].need
+    turns = []
+    for objection in scenario.objections:
+        turns.append([objection.revealed_by[0], "acknowledge"])
+        moves = [t for t in objection.resolved_by if t != "close"]
+        for i in range(0, need, 2):
+            turns.append(moves[i % len(moves): i % len(moves) + 2] or moves[:1])
+    return [*turns, ["value", "story"], ["close"]]
+
+
+@pytest.mark.parametrize("scenario_id", ALL)
+def test_a_rep_who_follows_the_standards_progresses_the_deal(scenarios, scenario_id):
+    scenario = scenarios[scenario_id]
+    state, results = _play(scenario, _good_turns(scenario, scenario.difficulty))
+    assert state["outcome"] == "progressed", state
+    assert all(o["status"] == "resolved" for o in state["objections"])
+    events = [e for r in results for e in r.events]
+    assert f"revealed:{scenario.objections[0].id}" in events and "closed" in events
+    assert engine.progress(scenario, state) == 100
+
+
+@pytest.mark.parametrize("scenario_id", ALL)
+def test_a_rep_who_discounts_argues_and_pressures_loses_the_customer(scenarios, scenario_id):
+    scenario = scenarios[scenario_id]
+    state, results = _play(scenario, [["discount"], ["argue"], ["pressure"], ["argue"], ["pressure"]])
+    assert state["outcome"] == "walked_away"
+    assert state["trust"] < engine.LEVELS[scenario.difficulty].trust
+    # The customer reacts to the discount first; a hard customer may walk away on the spot.
+    assert results[0].situations[0] == "discount"
+    assert len(results) == 1 or results[1].situations[0] == "argue"
+
+
+@pytest.mark.parametrize("scenario_id", ALL)
+def test_saying_nothing_useful_runs_out_the_clock(scenarios, scenario_id):
+    scenario = scenarios[scenario_id]
+    state, results = _play(scenario, [[]] * 40, difficulty="easy")
+    assert state["outcome"] == "time_up" and state["turn"] == scenario.max_turns
+    assert results[-1].situations == ["time_up"]
+
+
+def test_answering_a_smokescreen_at_face_value_does_not_reach_the_real_concern(scenarios):
+    price = scenarios["price-objection"]
+    state, results = _play(price, [["value"], ["differentiate"]])
+    assert results[0].situations == ["deflect"] and state["objections"][0]["status"] == "raised"
+    state, results = _play(price, [["probe"], ["value", "differentiate"]])
+    assert results[0].situations == ["obj:price:reveal"]
+    assert state["objections"][0]["status"] == "resolved" and state["objections"][1]["status"] == "raised"
+    assert results[1].situations == ["obj:price:resolved", "obj:switch-risk:pushback"]
+
+
+def test_a_genuine_objection_can_be_answered_directly(scenarios):
+    state, _ = _play(scenarios["no-budget"], [["value"]], difficulty="normal")
+    assert state["objections"][0]["status"] == "revealed" and state["objections"][0]["points"] == 1
+
+
+def test_difficulty_changes_how_much_it_takes(scenarios):
+    scenario = scenarios["competitor-comparison"]
+    turns = [["probe"], ["differentiate"]]
+    easy, _ = _play(scenario, turns, difficulty="easy")
+    hard, _ = _play(scenario, turns, difficulty="hard")
+    assert easy["objections"][0]["status"] == "resolved"
+    assert hard["objections"][0]["status"] == "revealed"
+    assert easy["trust"] > hard["trust"]
+
+
+def test_closing_before_a_buying_signal_costs_patience_and_closing_after_wins(scenarios):
+    scenario = scenarios["think-about-it"]
+    state, results = _play(scenario, [["close"]])
+    assert "premature_close" in results[0].events and state["outcome"] is None
+    assert state["patience"] < engine.LEVELS["normal"].patience - engine.LEVELS["normal"].drain
+    state, results = _play(scenario, [["probe"], ["story", "value"], ["acknowledge"], ["close"]])
+    assert "missed_signal" in results[2].events and state["outcome"] == "progressed"
+
+
+def test_an_unconditional_discount_invites_a_demand_for_more(scenarios):
+    state, results = _play(scenarios["price-objection"], [["discount"]])
+    assert state["discounts"] == 1 and results[0].situations == ["discount"]
+    line = engine.customer_line(scenarios["price-objection"], state, results[0].situations, "en")
+    assert "10%" in line or "best price" in line or "push" in line
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_customer_never_says_the_same_line_twice_in_a_row(scenarios, lang):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "easy")
+    previous = engine.opening_line(scenario, state, lang, 0)
+    for _ in range(9):
+        state, result = engine.step(scenario, state, set())
+        line = engine.customer_line(scenario, state, result.situations, lang)
+        assert line != previous
+        previous = line
+
+
+def test_lines_are_in_the_session_language(scenarios):
+    from app.text import detect_language
+
+    scenario = scenarios["delivery-complaint"]
+    for lang in ("zh", "en"):
+        state = engine.initial_state(scenario, "normal")
+        state, result = engine.step(scenario, state, {"acknowledge", "probe"})
+        assert detect_language(engine.customer_line(scenario, state, result.situations, lang)) == lang

@@ -1,0 +1,157 @@
+"""RoleplayService end to end (real embedder and SQLite): sessions, errors, resume, scorecard, LLM voice."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from app.container import build_container
+from app.errors import ConflictError, NotFoundError
+from app.roleplay.service import RoleplayService
+from app.roleplay.voice import in_character
+from tests.roleplay.conftest import roleplay_settings
+
+GOOD_EN = [
+    "I understand. Can I ask what's behind the comparison with X, is it the price or how you justify it?",
+    "On your volumes the lower scrap rate saves about 400k a year, so the extra 20% pays back in seven months. "
+    "Unlike X, our price includes on-site engineers.",
+]
+
+
+def test_start_returns_opening_line_scenario_and_state(service):
+    started = service.start("price-objection", "en", rep="amy")
+    assert "20%" in started["customer"]
+    assert started["scenario"]["id"] == "price-objection"
+    assert started["state"]["turn"] == 0 and started["state"]["objections"]["raised"] == ["price"]
+
+
+def test_list_scenarios_has_titles_in_both_languages(service):
+    listed = {s["id"]: s for s in service.list_scenarios()}
+    assert len(listed) >= 7
+    assert set(listed["no-budget"]["title"]) == {"zh", "en"} and listed["no-budget"]["difficulty"] == "hard"
+
+
+def test_turn_gives_feedback_tied_to_standards_in_the_session_language(service):
+    session = service.start("price-objection", "zh")["session_id"]
+    out = service.turn(session, "我理解。那我直接给您打九折吧。")
+    by_id = {f["id"]: f for f in out["feedback"]}
+    assert by_id["s4.caution.1"]["verdict"] == "violated"
+    assert by_id["s4.caution.1"]["evidence"] == "那我直接给您打九折吧。"
+    assert "s4.caution.1" in by_id["s4.caution.1"]["note"] and "不轻易降价" in by_id["s4.caution.1"]["note"]
+    assert by_id["s4.standard.2"]["verdict"] == "followed"
+    assert "降" in out["customer"] and out["done"] is False
+
+
+def test_unknown_scenario_and_session_say_what_to_do(service):
+    with pytest.raises(NotFoundError, match=r"Scenario 'nope' not found; see GET /v1/roleplay/scenarios"):
+        service.start("nope", "en")
+    with pytest.raises(NotFoundError, match=r"Session 'missing' not found; start one with POST"):
+        service.turn("missing", "hello")
+    with pytest.raises(NotFoundError):
+        service.end("missing")
+
+
+def test_a_turn_on_an_ended_session_is_a_conflict_and_end_is_idempotent(service):
+    session = service.start("price-objection", "en")["session_id"]
+    service.turn(session, GOOD_EN[0])
+    card = service.end(session)
+    with pytest.raises(ConflictError, match=r"has ended; read its scorecard with GET /v1/roleplay/sessions/"):
+        service.turn(session, "one more thing")
+    assert service.end(session) == card
+
+
+def test_session_survives_a_restart_mid_session(tmp_path):
+    settings = roleplay_settings(tmp_path / "data")
+    first = build_container(settings)
+    session = first.roleplay.start("price-objection", "en", rep="amy")["session_id"]
+    first.roleplay.turn(session, GOOD_EN[0])
+    first.close()
+
+    second = build_container(settings)
+    try:
+        out = second.roleplay.turn(session, GOOD_EN[1])
+        assert out["state"]["turn"] == 2 and out["state"]["objections"]["resolved"] == ["price"]
+        transcript = second.roleplay.get(session)["transcript"]
+        assert [t["role"] for t in transcript] == ["customer", "rep", "customer", "rep", "customer"]
+    finally:
+        second.close()
+
+
+def test_scorecard_cites_the_reps_words_and_standard_ids(service):
+    session = service.start("price-objection", "en")["session_id"]
+    for message in GOOD_EN:
+        service.turn(session, message)
+    card = service.end(session)
+    assert 0 <= card["score"] <= 100
+    for row in card["rubric"]:
+        assert row["id"].startswith("s") and any(row["evidence"] in m for m in GOOD_EN)
+        assert row["turn"] in (1, 2)
+    assert all("s" in s and "“" in s for s in card["strengths"] + card["improvements"])
+    assert sum(b["points"] for b in card["breakdown"]) == card["score"]
+    assert service.get(session)["scorecard"] == card
+
+
+def test_good_rep_outscores_poor_rep(service):
+    good = service.start("price-objection", "en")["session_id"]
+    for message in GOOD_EN:
+        service.turn(good, message)
+    poor = service.start("price-objection", "en")["session_id"]
+    for message in ["Fine, 15% off.", "You're wrong, that's not true.", "Sign today or the price goes up."]:
+        if service.turn(poor, message)["done"]:
+            break
+    assert service.end(good)["score"] - service.end(poor)["score"] >= 30
+
+
+def _service_with(container, replies):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+    return RoleplayService(container, chat_model=model)
+
+
+def test_llm_voices_the_customer_in_character(container):
+    service = _service_with(container, ["Look, you dropped that fast. What's the real number then?"])
+    session = service.start("price-objection", "en")["session_id"]
+    out = service.turn(session, "OK, 10% off.")
+    assert out["customer"] == "Look, you dropped that fast. What's the real number then?"
+    assert service.get(session)["transcript"][-1]["voice"] == "llm"
+    assert out["state"]["trust"] < 40  # the engine, not the LLM, decided the discount cost trust
+
+
+def test_llm_slipping_into_the_sellers_voice_falls_back_to_the_script(container):
+    service = _service_with(container, ["Our product can give you 10% off if you sign today!"])
+    session = service.start("price-objection", "en")["session_id"]
+    out = service.turn(session, "OK, 10% off.")
+    assert "Our product" not in out["customer"]
+    assert service.get(session)["transcript"][-1]["voice"] == "script"
+
+
+def test_llm_error_falls_back_to_the_script(container):
+    service = _service_with(container, [])  # the fake raises when it runs out of replies
+    session = service.start("price-objection", "zh")["session_id"]
+    out = service.turn(session, "我给您打九折。")
+    assert out["customer"] and service.get(session)["transcript"][-1]["voice"] == "script"
+
+
+def test_same_messages_give_the_same_state_with_or_without_llm(container):
+    scripted = RoleplayService(container)
+    voiced = _service_with(container, ["Hm. Go on.", "Fine, that's a case I can take upstairs."])
+    states = []
+    for service in (scripted, voiced):
+        session = service.start("price-objection", "en")["session_id"]
+        states.append([service.turn(session, m)["state"] for m in GOOD_EN])
+    assert states[0] == states[1]
+
+
+@pytest.mark.parametrize(
+    ("reply", "lang", "ok"),
+    [
+        ("Still 20% more, though.", "en", True),
+        ("还是贵了20%。", "zh", True),
+        ("Sales: I can offer you a better deal.", "en", False),
+        ("我们的产品可以给您优惠。", "zh", False),
+        ("Still 20% more.", "zh", False),
+        ("", "en", False),
+    ],
+)
+def test_in_character_check(reply, lang, ok):
+    assert in_character(reply, lang, "rep message") is ok
