@@ -74,7 +74,8 @@ RULES: dict[str, list[str]] = {
     "concession": [
         r"\bin (?:exchange|return) for\b", r"\b(?:price|rate|discount)\b.{0,40}\bif (?:you|we) can\b",
         r"\bif we can agree\b", r"\bif you(?:'re able to| can| could| commit| sign| prepay| pay|"
-        r" agree)\b.{0,60}\b(?:price|off|%|discount|reduc|include|add|throw in|free|rate|lower|down|waive)",
+        r" agree)\b.{0,60}\b(?:price|off|%|discount|reduc|include|add|throw in|free|rate|lower|down|waive|"
+        r"payment|instal|defer|split)",
         r"\b(?:provided|as long as|on condition that|should you)\b", r"\btrade\b.{0,30}\bfor\b",
         r"如果您?(?:能|可以|愿意|这边)", r"(?:您)?要是(?:能|愿意|可以)", r"只要", r"前提是", r"条件是",
         r"作为交换",
@@ -185,7 +186,8 @@ RULES: dict[str, list[str]] = {
         r"\bfor (?:example|instance)"
         r",? (?:a|one|we)\b", r"\b(?:a|one) (?:similar|similar-sized)\b", r"\bwent through this\b",
         r"\bhad (?:exactly )?(?:this|the same|a similar) (?:worry|concern|problem)",
-        r"(?:有|一)家.{0,14}(?:客户|企业|公司|工厂|医院|超市)", r"(?:有个|有位|一位)(?:客户|老板)",
+        r"(?:有|一)家.{0,14}(?:客户|企业|公司|厂|医院|超市|店|连锁)",
+        r"(?:遇到|碰到)过(?:类似|同样|一样)", r"(?:有个|有位|一位)(?:客户|老板)",
         r"案例", r"举个例子", r"讲个.{0,4}(?:例子|故事)",
         r"之前有(?:位|个|一家)", r"(?:服务过|合作过)的", r"同行.{0,6}(?:老板|客户|跟我)", r"当初也",
         r"后来(?:他们|又)",
@@ -202,7 +204,8 @@ RULES: dict[str, list[str]] = {
         r"\bpaperwork\b", r"\border form\b",
         r"(?:签|发)合同", r"签约", r"(?:把)?(?:订单|合同|方案)定下来", r"下单", r"启动",
         r"走(?:采购|合同)?流程",
-        r"推进", r"签了吧", r"合同.{0,4}发",
+        r"推进", r"签了吧", r"(?:先|就)从.{0,8}开始",
+        r"(?:下周|明天|周[一二三四五]).{0,6}(?:安装|开始|上线)", r"合同.{0,4}发",
     ],
     "open_question": [
         r"^(?:so,? |and )?(?:what|how)\b(?!.*\b(?:worr|hesitat|holding|behind|else|unsure|wrong with)).{6,}\?$",
@@ -381,6 +384,7 @@ def _reconcile(found: dict[str, Detection], message: str) -> list[Detection]:
 
 PRICE_OR_EXTRA = re.compile(
     r"price|%|percent|off\b|discount|reduc|rate|lower|free|waive|include|add|extra|support|training|months?|"
+    r"payment|instal|defer|"
     r"down|价|折|优惠|让|免|送|减|降|费|维保|服务",
     re.IGNORECASE,
 )
