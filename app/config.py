@@ -29,7 +29,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Below this relevance the standards are taken not to cover a question (calibrated in evals/).
-    min_relevance: float = 0.42
+    min_relevance: float = 0.28
 
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_model: str = "gpt-4o-mini"

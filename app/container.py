@@ -27,6 +27,7 @@ class Container:
     retriever: Retriever | None = None
     index_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    chat: Any = None  # app.coaching.service.ChatService
     roleplay: Any = None  # app.roleplay.service.RoleplayService, built in build_container
 
     def require_retriever(self) -> Retriever:
@@ -67,7 +68,9 @@ def build_container(settings: Settings) -> Container:
         database=Database(settings.db_url),
     )
     container.reload_index()
+    from app.coaching.service import ChatService
     from app.roleplay.service import RoleplayService
 
+    container.chat = ChatService(container)
     container.roleplay = RoleplayService(container)
     return container

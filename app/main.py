@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api import health, knowledge, roleplay, search, trainer
+from app.api import chat, health, knowledge, roleplay, search, trainer
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
+from app.slack.router import build_slack
+from app.slack.router import router as slack_router
 
 log = logging.getLogger("app")
 
@@ -26,9 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings)
         app.state.container = container
+        app.state.slack = build_slack(container)
         try:
             yield
         finally:
+            if app.state.slack is not None:
+                await app.state.slack.close()
             container.close()
 
     app = FastAPI(
@@ -49,8 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (health, search, knowledge, roleplay):
+    for module in (health, search, knowledge, chat, roleplay):
         app.include_router(module.router)
     if settings.trainer_routes:
         app.include_router(trainer.router)
+    if settings.slack_enabled:
+        app.include_router(slack_router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -24,6 +25,7 @@ COLLECTION = "knowledge"  # one collection per embedding model: knowledge-0, kno
 POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
+ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
 BATCH = 64
 
 
@@ -77,6 +79,29 @@ def current_build(index_dir: Path) -> Path | None:
         return None
     build = index_dir / BUILDS / pointer.read_text(encoding="utf-8").strip()
     return build if (build / MANIFEST).exists() else None
+
+
+def anchor_phrases(item: Item) -> list[str]:
+    """Return the short phrases that say what an item is about, for telling on-topic from off-topic."""
+    hints = [p.strip() for p in re.split(r"[、,，;；]", item.hints) if p.strip()]
+    return [p for p in (item.title, item.do, item.avoid, *hints) if p]
+
+
+def _read_anchors(build: Path | None) -> dict[str, np.ndarray]:
+    if build is None or not (build / ANCHORS).exists():
+        return {}
+    with np.load(build / ANCHORS) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _embed_anchors(items: list[Item], embedder: Embedder) -> dict[str, np.ndarray]:
+    phrases = [anchor_phrases(item) for item in items]
+    flat = embedder.embed_documents([p for group in phrases for p in group])
+    out, start = {}, 0
+    for item, group in zip(items, phrases, strict=True):
+        out[item.chunk_id] = flat[start : start + len(group)]
+        start += len(group)
+    return out
 
 
 def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
@@ -147,6 +172,8 @@ def ingest(
         return report
 
     parts = parts_of(embedder)
+    old_anchors = _read_anchors(old_build) if old else {}
+    anchors = {cid: vec for cid, vec in old_anchors.items() if cid in wanted and cid not in to_embed}
     vectors = {cid: vecs for cid, (_, vecs) in old.items() if cid in wanted and cid not in to_embed}
     batches = [to_embed[i : i + BATCH] for i in range(0, len(to_embed), BATCH)]
     for batch in progress(batches, len(to_embed)) if progress else batches:
@@ -154,7 +181,10 @@ def ingest(
         per_part = [part.embed_documents(texts) for part in parts]
         for row, cid in enumerate(batch):
             vectors[cid] = [embedded[row] for embedded in per_part]
+        anchors.update(_embed_anchors([wanted[cid][0] for cid in batch], parts[0]))
         report.embedded += len(batch)
+    # A build from before anchors existed has none for unchanged chunks.
+    anchors.update(_embed_anchors([wanted[cid][0] for cid in wanted if cid not in anchors], parts[0]))
 
     builds = index_dir / BUILDS
     builds.mkdir(exist_ok=True)
@@ -182,6 +212,7 @@ def ingest(
     manifest = {
         "embedder": embedder.name, "models": [p.name for p in parts], "chunks": len(wanted), "created": name,
     }
+    np.savez(staging / ANCHORS, **{cid: anchors[cid] for cid in wanted})  # type: ignore[arg-type]
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.rename(staging, builds / name)
     _swap_pointer(index_dir, name)
@@ -256,6 +287,12 @@ class KnowledgeIndex:
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
         ]
         self.by_chunk_id = {c.chunk_id: c for c in self.chunks}
+        anchors = _read_anchors(build)
+        first = self.parts[0]
+        self.anchors = (
+            np.vstack([anchors[c.chunk_id] for c in self.chunks if c.chunk_id in anchors])
+            if anchors else np.zeros((0, first.dim), dtype=np.float32)
+        )
 
     def __len__(self) -> int:
         return len(self.chunks)

@@ -12,9 +12,8 @@ from rank_bm25 import BM25Okapi
 from app.knowledge.index import Chunk, KnowledgeIndex
 from app.text import add_words, detect_language, tokenize
 
-RRF_K = 10  # a small k lets a decisive first place in one ranking count (measured in evals/)
-# Rank-fusion weight per dense model; measured on evals/ (see README): USE is the weaker ranker of the two.
-MODEL_WEIGHTS = {"usem3": 0.5}
+DENSE_DEPTH = 60  # how many nearest chunks each dense model contributes to fusion
+MODEL_WEIGHTS: dict[str, float] = {}  # per-model fusion weight; 1.0 unless measured otherwise
 LEXICAL_WEIGHT = 1.0
 
 
@@ -90,28 +89,30 @@ class Retriever:
         if not allowed or k <= 0:
             return []
         where = _where(stage, kind)
-        fused: dict[str, float] = {}
+        # Fuse normalised scores (z-scores per ranker) rather than ranks, so that a decisive win in one ranker
+        # (say BM25 on 嫌贵) is not drowned by a ranker that has no opinion; measured against RRF in evals/.
+        signals: list[tuple[float, dict[str, float]]] = []
         cosine: dict[str, float] = {}
-        for weight, ranking in zip(self.weights, self.index.dense(vectors, n=max(4 * k, 30), where=where), strict=True):
-            dense_rank: dict[str, int] = {}
+        rankings = self.index.dense(vectors, n=max(4 * k, DENSE_DEPTH), where=where)
+        for model, (weight, ranking) in enumerate(zip(self.weights, rankings, strict=True)):
+            per_item: dict[str, float] = {}
             for cid, sim in ranking:
                 item = self.index.by_chunk_id[cid].id
-                cosine[item] = max(cosine.get(item, -1.0), sim)
-                dense_rank.setdefault(item, len(dense_rank))
-            for item, rank in dense_rank.items():
-                fused[item] = fused.get(item, 0.0) + weight / (RRF_K + rank)
+                per_item[item] = max(per_item.get(item, -1.0), sim)
+            if model == 0:
+                cosine = dict(per_item)
+            signals.append((weight, per_item))
 
-        lexical_rank: dict[str, int] = {}
         tokens = tokenize(query)
         if tokens and self._bm25 is not None:
             scores = self._bm25.get_scores(tokens)
-            for i in sorted(allowed, key=lambda i: -scores[i]):
-                if scores[i] <= 0:
-                    break
-                lexical_rank.setdefault(self._chunks[i].id, len(lexical_rank))
+            lexical: dict[str, float] = {}
+            for i in allowed:
+                item = self._chunks[i].id
+                lexical[item] = max(lexical.get(item, 0.0), float(scores[i]))
+            signals.append((self.lexical_weight, lexical))
+        fused = _fuse(signals)
 
-        for item, rank in lexical_rank.items():
-            fused[item] = fused.get(item, 0.0) + self.lexical_weight / (RRF_K + rank)
         best = sorted(fused, key=lambda item: -fused[item])[:k]
         hits = []
         for item in best:
@@ -119,6 +120,21 @@ class Retriever:
             assert chunk is not None
             hits.append(_hit(chunk, fused[item], cosine.get(item, 0.0)))
         return hits
+
+
+def _fuse(signals: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
+    """Sum weight * z-score over rankers; an item a ranker did not return counts as that ranker's minimum."""
+    items = {item for _, scores in signals for item in scores}
+    fused = dict.fromkeys(items, 0.0)
+    for weight, scores in signals:
+        if not scores or weight == 0:
+            continue
+        values = np.fromiter(scores.values(), dtype=np.float64)
+        mean, std = float(values.mean()), float(values.std()) or 1.0
+        floor = (float(values.min()) - mean) / std
+        for item in items:
+            fused[item] += weight * ((scores[item] - mean) / std if item in scores else floor)
+    return fused
 
 
 def _where(stage: int | None, kind: str | None) -> dict[str, Any] | None:

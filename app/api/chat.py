@@ -1,0 +1,114 @@
+"""Chat: POST /v1/chat (JSON or server-sent events), feedback, and the unanswered-questions report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+
+from app.api.deps import get_container
+from app.coaching.service import ChatService
+from app.limits import MAX_MESSAGE_CHARS
+
+router = APIRouter(tags=["chat"])
+
+
+def get_chat(request: Request) -> ChatService:
+    """Return the chat service built in the lifespan."""
+    service: ChatService = get_container(request).chat
+    return service
+
+
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+
+
+class ChatRequest(BaseModel):
+    """A rep's message."""
+
+    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    conversation_id: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    lang: Literal["zh", "en"] | None = None
+    stream: bool = False
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must not be empty")
+        return value
+
+
+class CitationOut(BaseModel):
+    """A standard the answer rests on."""
+
+    id: str
+    title: str
+    text: str
+
+
+class ChatResponse(BaseModel):
+    """The coach's answer."""
+
+    answer: str
+    citations: list[CitationOut]
+    language: Literal["zh", "en"]
+    status: Literal["answered", "out_of_scope", "refused"]
+    conversation_id: str
+    message_id: str
+    degraded: bool
+
+
+class FeedbackRequest(BaseModel):
+    """A rating of one answer."""
+
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _stream(result: dict[str, Any]) -> AsyncIterator[str]:
+    # Deltas are whole lines or short phrases, so a citation tag never splits across events.
+    for piece in re.findall(r"[^\n]*\n|[^\n]+$", result["answer"]):
+        yield _sse("delta", {"text": piece})
+        await asyncio.sleep(0)
+    yield _sse("done", {k: v for k, v in result.items() if k != "answer"})
+
+
+@router.post("/v1/chat", response_model=ChatResponse)
+async def chat(body: ChatRequest, service: ChatDep) -> Any:
+    """Answer a rep's question from the standards; with "stream": true, as server-sent events."""
+    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
+    if body.stream:
+        return StreamingResponse(_stream(result.public()), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return result.public()
+
+
+@router.post("/v1/chat/stream")
+async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
+    """Answer as server-sent events: `delta` events with text, then `done` with citations and status."""
+    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
+    return StreamingResponse(_stream(result.public()), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/v1/chat/{message_id}/feedback")
+def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[str, str]:
+    """Record 👍/👎 (and an optional comment) on an answer."""
+    service.feedback(message_id, body.rating, body.comment)
+    return {"status": "recorded"}
+
+
+@router.get("/v1/reports/unanswered")
+def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
+    return {"questions": service.unanswered(limit)}

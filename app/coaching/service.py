@@ -1,0 +1,173 @@
+"""The chat service: intent, retrieval with conversation context, an answer (composer or LLM), and storage."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.coaching.chain import LLMAnswerer, LLMFailure
+from app.coaching.composer import compose, message
+from app.coaching.intent import IntentClassifier, IntentResult
+from app.coaching.providers import make_chat_model
+from app.coaching.store import ChatStore, Turn
+from app.knowledge.retriever import Hit
+from app.text import detect_language
+
+if TYPE_CHECKING:
+    from app.container import Container
+
+log = logging.getLogger(__name__)
+
+Status = Literal["answered", "out_of_scope", "refused"]
+MAX_CITATIONS = 3
+# A hit is worth citing when its fused score is at least this share of the best hit's.
+RELATIVE_CUTOFF = 0.6
+FOLLOW_UP = re.compile(
+    r"^(and|but|what if|what about|how about|then|so|ok|okay|if|still|also|they|he|she|it|that|this)\b|"
+    r"\b(they|them|it|that|this|still|again|instead)\b|^(那|那么|如果|要是|还是|可是|但是|然后|他|她|它|这|那个|这个)|"
+    r"(还是|仍然|依然|又|那怎么办|怎么办呢|呢[？?]?$)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A standard an answer rests on."""
+
+    id: str
+    title: str
+    text: str
+
+
+@dataclass
+class ChatResult:
+    """The answer to one chat message."""
+
+    answer: str
+    citations: list[Citation]
+    language: str
+    status: Status
+    conversation_id: str
+    message_id: str
+    degraded: bool = False
+    intent: str = "coaching"
+    hits: list[Hit] = field(default_factory=list, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """Return the fields the chat API exposes."""
+        return {
+            "answer": self.answer,
+            "citations": [c.__dict__ for c in self.citations],
+            "language": self.language,
+            "status": self.status,
+            "conversation_id": self.conversation_id,
+            "message_id": self.message_id,
+            "degraded": self.degraded,
+        }
+
+
+class ChatService:
+    """Answers reps' questions from the standards, with or without an LLM."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self.settings = container.settings
+        self.store = ChatStore(container.database)
+        model = make_chat_model(self.settings)
+        self.llm = LLMAnswerer(model, self.settings.prompts_dir, self.settings.llm_timeout_s) if model else None
+        self._intent: tuple[str, IntentClassifier] | None = None
+
+    def _classifier(self) -> IntentClassifier:
+        index = self._container.require_retriever().index
+        if self._intent is None or self._intent[0] != index.build:
+            self._intent = (index.build, IntentClassifier(index.parts[0], index.anchors))
+        return self._intent[1]
+
+    def answer(
+        self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
+        channel: str = "api",
+    ) -> ChatResult:
+        """Answer one message and store the exchange."""
+        text = text.strip()
+        conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
+        language = lang or detect_language(text)
+        history = self.store.history(conversation_id)
+        result = self._respond(text, language, history)
+        result.conversation_id = conversation_id
+        result.message_id = self.store.record(
+            conversation_id, text, result.answer, language, result.status,
+            [c.__dict__ for c in result.citations], channel=channel, user=user,
+        )
+        return result
+
+    def _respond(self, text: str, language: str, history: list[Turn]) -> ChatResult:
+        retriever = self._container.require_retriever()
+        classifier = self._classifier()
+        guard = classifier.classify(text, vector=None, rules_only=True)
+        if guard.intent in ("injection", "unethical"):
+            return _fixed("refused", message(guard.intent, language), language, guard.intent)
+
+        query = self._query(text, history)
+        vectors = retriever.embed(query)
+        intent = classifier.classify(query, vector=vectors[0])
+        if intent.intent != "coaching" or intent.domain < self.settings.min_relevance:
+            key = "out_of_scope" if intent.intent == "off_topic" else "not_covered"
+            return _fixed("out_of_scope", message(key, language), language, intent.intent)
+
+        hits = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 2, lang=language)
+        hits = [h for h in hits if hits and h.score >= RELATIVE_CUTOFF * hits[0].score][:MAX_CITATIONS]
+        if not hits:
+            return _fixed("out_of_scope", message("not_covered", language), language, "coaching")
+
+        degraded = False
+        if self.llm is not None:
+            try:
+                standalone = self.llm.rewrite(history, text) if history else text
+                if standalone != text and standalone != query:
+                    hits = _merge(hits, retriever.search(standalone, k=MAX_CITATIONS, lang=language))
+                answer = self.llm.answer(standalone, hits, language, history)
+                used = [h for h in hits if h.id in answer.cited]
+                return _answered(answer.text, used, language, degraded=False, hits=hits)
+            except LLMFailure as exc:
+                log.warning("LLM answer failed, using the offline composer: %s", exc)
+                degraded = True
+        return _answered(compose(hits, language), hits, language, degraded=degraded, hits=hits)
+
+    def _query(self, text: str, history: list[Turn]) -> str:
+        """Return the retrieval query: a short or referring follow-up carries the previous question with it."""
+        previous = next((t.content for t in reversed(history) if t.role == "user"), None)
+        if previous is None:
+            return text
+        short = len(text.split()) <= 10 if detect_language(text) == "en" else len(text) <= 20
+        return f"{previous}\n{text}" if short or FOLLOW_UP.search(text) else text
+
+    def feedback(self, message_id: str, rating: str, comment: str | None = None) -> None:
+        """Record a rep's rating of an answer."""
+        self.store.add_feedback(message_id, rating, comment)
+
+    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Return the questions the knowledge base did not serve well."""
+        return self.store.unanswered(limit)
+
+
+def _fixed(status: Status, text: str, language: str, intent: str) -> ChatResult:
+    return ChatResult(answer=text, citations=[], language=language, status=status, conversation_id="",
+                      message_id="", intent=intent)
+
+
+def _answered(text: str, used: list[Hit], language: str, degraded: bool, hits: list[Hit]) -> ChatResult:
+    return ChatResult(
+        answer=text, citations=[Citation(h.id, h.title, h.text) for h in used], language=language,
+        status="answered", conversation_id="", message_id="", degraded=degraded, hits=hits,
+    )
+
+
+def _merge(first: list[Hit], second: list[Hit]) -> list[Hit]:
+    seen = {h.id for h in first}
+    return (first + [h for h in second if h.id not in seen])[:MAX_CITATIONS]
+
+
+__all__ = ["ChatResult", "ChatService", "Citation", "IntentResult"]

@@ -1,0 +1,140 @@
+"""Conversations, messages and feedback, stored through SQLAlchemy (SQLite in the data dir by default)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Database, utcnow
+from app.errors import NotFoundError
+
+
+class Conversation(Base):
+    """A chat thread: an API conversation or a Slack thread."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), default="api")
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Message(Base):
+    """One turn: the rep's question or the coach's answer."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(10))  # user | assistant
+    content: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5))
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    citations: Mapped[str] = mapped_column(Text, default="[]")
+    question: Mapped[str | None] = mapped_column(Text, nullable=True)  # on answers: the question they answer
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Feedback(Base):
+    """A rep's rating of an answer."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    rating: Mapped[str] = mapped_column(String(4))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stored message, as the chat logic needs it."""
+
+    role: str
+    content: str
+    language: str
+
+
+class ChatStore:
+    """Reads and writes conversations."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def history(self, conversation_id: str, limit: int = 6) -> list[Turn]:
+        """Return the last `limit` messages of a conversation, oldest first."""
+        with self._db.session() as s:
+            rows = s.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq.desc())
+                .limit(limit)
+            ).all()
+            return [Turn(r.role, r.content, r.language) for r in reversed(rows)]
+
+    def record(
+        self, conversation_id: str, question: str, answer: str, language: str, status: str,
+        citations: list[dict[str, Any]], channel: str = "api", user: str | None = None,
+    ) -> str:
+        """Store a question and its answer; return the answer's message id."""
+        answer_id = "msg_" + uuid.uuid4().hex[:20]
+        with self._db.session() as s:
+            if s.get(Conversation, conversation_id) is None:
+                s.add(Conversation(id=conversation_id, channel=channel, user=user))
+                s.flush()
+            seq = s.scalar(
+                select(func.coalesce(func.max(Message.seq), 0)).where(Message.conversation_id == conversation_id)
+            ) or 0
+            s.add(Message(id="msg_" + uuid.uuid4().hex[:20], conversation_id=conversation_id, seq=seq + 1,
+                          role="user", content=question, language=language))
+            s.add(Message(id=answer_id, conversation_id=conversation_id, seq=seq + 2, role="assistant",
+                          content=answer, language=language, status=status, question=question,
+                          citations=json.dumps(citations, ensure_ascii=False)))
+        return answer_id
+
+    def add_feedback(self, message_id: str, rating: str, comment: str | None) -> None:
+        """Attach a rating to an answer."""
+        with self._db.session() as s:
+            target = s.get(Message, message_id)
+            if target is None or target.role != "assistant":
+                raise NotFoundError(
+                    f"Message {message_id!r} not found; use the message_id returned by POST /v1/chat"
+                )
+            s.add(Feedback(message_id=message_id, rating=rating, comment=comment))
+
+    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Return questions that ended out of scope or got a down-vote, most frequent first."""
+        report: dict[str, dict[str, Any]] = {}
+        with self._db.session() as s:
+            for m in s.scalars(select(Message).where(Message.status == "out_of_scope")):
+                row = report.setdefault(_key(m.question or ""), _row(m))
+                row["out_of_scope"] += 1
+            down = s.execute(
+                select(Message, Feedback.comment).join(Feedback, Feedback.message_id == Message.id)
+                .where(Feedback.rating == "down")
+            ).all()
+            for m, comment in down:
+                row = report.setdefault(_key(m.question or ""), _row(m))
+                row["down_votes"] += 1
+                if comment:
+                    row["comments"].append(comment)
+        rows = sorted(report.values(), key=lambda r: (-(r["out_of_scope"] + r["down_votes"]), r["question"]))
+        for row in rows:
+            row["count"] = row["out_of_scope"] + row["down_votes"]
+        return rows[:limit]
+
+
+def _key(question: str) -> str:
+    return " ".join(question.lower().split())
+
+
+def _row(m: Message) -> dict[str, Any]:
+    return {"question": m.question or "", "language": m.language, "out_of_scope": 0, "down_votes": 0,
+            "comments": [], "last_status": m.status}
