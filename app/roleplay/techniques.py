@@ -229,6 +229,8 @@ GUARDS: dict[str, list[str]] = {
         r"不(?:能|敢)?(?:保证|打包票)",
         r"没法保证", r"无法保证",
     ],
+    # Asking what the customer compares is discovery, not differentiation.
+    "differentiate": [r"(?:哪些|哪方面|哪几|什么).{0,6}[？?]$", r"^(?:what|which|how)\b.*\?$"],
     "pressure": [r"\bno (?:rush|pressure)\b", r"\btake (?:the|your) time\b", r"不(?:用)?着急", r"慢慢考虑"],
     "argue": [r"\bnot saying you'?re wrong\b", r"不是说您不对", r"说得(?:对|没错|有道理)",
     r"\byou'?re (?:absolutely )?right\b"],
