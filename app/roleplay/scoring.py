@@ -99,9 +99,9 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
               "key detail ({ref}).",
     },
     ("kept", "followed"): {
-        "zh": "整场你没有施压、争辩或乱承诺，保持了建设性的沟通；继续保持（{ref}）。",
-        "en": "You never pressured, argued or over-promised in this session; keep the conversation that "
-              "constructive ({ref}).",
+        "zh": "整场你没有无条件降价、施压、争辩或乱承诺；继续保持（{ref}）。",
+        "en": "You never gave the price away, pressured, argued or over-promised in this session; keep it that "
+              "way ({ref}).",
     },
     ("missed", "missed"): {
         "zh": "本场没有用到这条标准，它正是这个场景要练的：下次在客户提出异议后就用上（{ref}）。",
@@ -109,7 +109,7 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
               "customer raises the objection ({ref}).",
     },
 }
-KEPT_BY_ABSTAINING = {"s4.standard.3", "s4.caution.3", "s3.caution.1"}
+KEPT_BY_ABSTAINING = {"s4.standard.3", "s4.caution.3", "s3.caution.1", "s4.caution.1"}
 OUTCOME_POINTS = {"progressed": 25, "time_up": 0, "walked_away": -10, None: 0}
 BASE, PER_FOLLOWED, MAX_FOLLOWED, PER_VIOLATION, MAX_VIOLATION, PER_MISSED, RESOLVED_POINTS = 30, 7, 5, 10, 50, 4, 10
 
