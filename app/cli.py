@@ -94,6 +94,93 @@ def search(
         typer.echo(f"{n}. [{hit.id}] {hit.title}  ({hit.score:.4f})\n   {hit.text}")
 
 
+def _print_answer(result: Any) -> None:
+    typer.echo(result.answer)
+    if result.citations:
+        typer.echo("")
+        for c in result.citations:
+            typer.echo(f"  [{c.id}] {c.title}")
+    flags = f"status={result.status} language={result.language}" + (" degraded" if result.degraded else "")
+    typer.secho(f"({flags})", dim=True)
+
+
+@cli.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
+    lang: Annotated[str | None, typer.Option(help="Answer in zh or en (default: the question's language).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Ask the coach one question and print the answer with its citations."""
+    from app.container import build_container
+
+    container = build_container(_settings())
+    try:
+        result = container.chat.answer(question, lang=lang, channel="cli")
+    finally:
+        container.close()
+    if as_json:
+        typer.echo(json.dumps(result.public(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(result)
+
+
+@cli.command()
+def chat() -> None:
+    """Talk with the coach in the terminal; follow-ups keep their context. Empty line or Ctrl-D ends."""
+    from app.container import build_container
+
+    container = build_container(_settings())
+    conversation: str | None = None
+    try:
+        while True:
+            try:
+                question = input("you> ").strip()
+            except EOFError:
+                break
+            if not question:
+                break
+            result = container.chat.answer(question, conversation_id=conversation, channel="cli")
+            conversation = result.conversation_id
+            _print_answer(result)
+            typer.echo("")
+    finally:
+        container.close()
+
+
+@eval_cli.command("answers")
+def eval_answers(
+    files: Annotated[list[Path] | None, typer.Argument(help="JSONL question files.")] = None,
+    probes: Annotated[Path, typer.Option(help="Off-topic / injection / unethical probes.")] = ROOT
+    / "evals" / "chat-probes.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+) -> None:
+    """Report citation hit rate, language match, out-of-scope/refusal P/R and latency of chat answers."""
+    from app.container import build_container
+    from app.evaluation.answers import evaluate, load_cases
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "retrieval-dev.jsonl", ROOT / "evals" / "retrieval-heldout.jsonl"]
+    container = build_container(settings)
+    try:
+        container.chat.answer("warm-up question about pricing")
+        report = evaluate(container.chat, load_cases(files, probes))
+    finally:
+        container.close()
+    mode = "offline composer" if settings.llm == "none" else f"LLM ({settings.llm}:{settings.llm_model})"
+    typer.echo(f"answers eval, {mode}, embedder {settings.embedder}")
+    for key, value in report.items():
+        if key != "failures":
+            typer.echo(f"  {key:<26} {value}")
+    for failure in report["failures"]:
+        typer.echo(f"  miss: {json.dumps(failure, ensure_ascii=False)}")
+    if save:
+        name = "answers-offline.json" if settings.llm == "none" else f"answers-{settings.llm}.json"
+        out = ROOT / "evals" / "results" / name
+        payload = {"mode": mode, "datasets": [p.name for p in files] + [probes.name], **report}
+        out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
 @eval_cli.command("retrieval")
 def eval_retrieval(
     files: Annotated[list[Path] | None, typer.Argument(help="JSONL question files.")] = None,

@@ -53,7 +53,9 @@ class Container:
             old.close()
 
     def close(self) -> None:
-        """Release files and connections."""
+        """Release files, threads and connections."""
+        if self.roleplay is not None:
+            self.roleplay.close()
         if self.index is not None:
             self.index.close()
         self.database.close()
