@@ -44,8 +44,8 @@ TEXT = {
             "standards."
         ),
         "unethical": (
-            "Sorry, I can't help with that: it could be unlawful or unethical. Our standards require lawful sources and "
-            "honest conduct. I'm happy to help you find an above-board way to reach the same goal."
+            "Sorry, I can't help with that: it could be unlawful or unethical. Our standards require lawful sources "
+            "and honest conduct. I'm happy to help you find an above-board way to reach the same goal."
         ),
     },
 }

@@ -96,8 +96,8 @@ OFF_TOPIC_ANCHORS = [
     "Recommend a good movie or book.", "推荐一部好看的电视剧。", "Explain how a computer chip works.",
     "量子力学是什么？", "What's the capital of France?", "世界上最高的山是哪座？", "How are you today?",
     "你喜欢什么颜色？", "Convert dollars to euros.", "今天股市涨了吗？", "Write code to sort a list.",
-    "帮我写一段程序。", "Translate this sentence into French.", "帮我翻译这句话。", "Birthday gift ideas for my partner.",
-    "周末去哪里玩？",
+    "帮我写一段程序。", "Translate this sentence into French.", "帮我翻译这句话。",
+    "Birthday gift ideas for my partner.", "周末去哪里玩？",
 ]
 
 
