@@ -12,6 +12,7 @@ from app.errors import CoachError, IndexNotReadyError
 from app.knowledge.embedder import Embedder, make_embedder
 from app.knowledge.index import KnowledgeIndex
 from app.knowledge.retriever import Retriever
+from app.text import warm_up_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Container:
 def build_container(settings: Settings) -> Container:
     """Load the embedder, the index (if built) and the database."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    warm_up_tokenizer()
     container = Container(
         settings=settings,
         embedder=make_embedder(settings.embedder, settings.embed_threads),

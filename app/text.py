@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LATIN_WORD = re.compile(r"[A-Za-z]+")
@@ -32,16 +31,24 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk >= words else "en"
 
 
-@lru_cache(maxsize=1)
 def _jieba():  # type: ignore[no-untyped-def]
+    """Return jieba, initialised once (its dictionary takes about a second to load)."""
     import logging
 
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)
     with _jieba_lock:
-        jieba.initialize()
+        if not jieba.dt.initialized:
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
     return jieba
+
+
+def warm_up_tokenizer() -> threading.Thread:
+    """Load the Chinese dictionary in the background, so that it overlaps with loading the models."""
+    thread = threading.Thread(target=_jieba, name="jieba-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def add_words(words: list[str]) -> None:

@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
+from typing import TYPE_CHECKING
 
 from app.coaching.store import Turn
 from app.knowledge.retriever import Hit
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 CITATION = re.compile(r"\[([A-Za-z0-9_.\-\u4e00-\u9fff]+)\]")
 LANGUAGE_NAMES = {"zh": "Simplified Chinese", "en": "English"}
@@ -45,6 +45,10 @@ class LLMAnswerer:
     """Runs the rewrite and answer chains with a time limit, and validates what comes back."""
 
     def __init__(self, model: BaseChatModel, prompts_dir: Path, timeout_s: float) -> None:
+        # LangChain is imported only when an LLM is configured: it costs about a second of start-up.
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
         self.canary = "CANARY-" + secrets.token_hex(8)
         system = _load(prompts_dir, "answer.txt")
         self._system_probe = system.splitlines()[0][:60]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from langchain_core.language_models import BaseChatModel
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 
 def _openai(settings: Settings) -> BaseChatModel:

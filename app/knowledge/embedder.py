@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -147,9 +148,13 @@ def _load(part: str, threads: int) -> Embedder:
 
 
 def make_embedder(spec: str, threads: int = 1) -> Embedder:
-    """Build the embedder named by COACH_EMBEDDER."""
-    parts = [_load(part, threads) for part in spec.split("+")]
-    return parts[0] if len(parts) == 1 else FusedEmbedder(parts)
+    """Build the embedder named by COACH_EMBEDDER (several models load concurrently)."""
+    names = spec.split("+")
+    if len(names) == 1:
+        return _load(names[0], threads)
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        parts = list(pool.map(lambda name: _load(name, threads), names))
+    return FusedEmbedder(parts)
 
 
 class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,9 +311,22 @@ class Detector:
         self.labels = [set(map(str, row["labels"])) for row in self.exemplars]  # type: ignore[call-overload]
         texts = tuple(str(row["text"]) for row in self.exemplars)
         key = (embedder.name, hash(texts))
-        if key not in _VECTORS:
-            _VECTORS[key] = embedder.embed_documents(list(texts))
-        self.vectors = _VECTORS[key]
+        # Embedding the exemplars takes about a second: do it in the background so start-up does not wait.
+        self._vectors: np.ndarray | None = _VECTORS.get(key)
+        self._ready = threading.Thread(target=self._embed, args=(key, texts), daemon=True, name="exemplars")
+        if self._vectors is None:
+            self._ready.start()
+
+    def _embed(self, key: tuple[str, int], texts: tuple[str, ...]) -> None:
+        _VECTORS[key] = self._vectors = self.embedder.embed_documents(list(texts))
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Return the exemplar vectors, waiting for the background embedding if it is still running."""
+        if self._vectors is None:
+            self._ready.join()
+        assert self._vectors is not None
+        return self._vectors
 
     def _votes(self, vectors: np.ndarray, exclude: int | None) -> list[dict[str, tuple[float, float]]]:
         """Return, per vector, technique -> (weighted vote among the k nearest exemplars, best similarity)."""
