@@ -16,7 +16,10 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "xxx
 class Settings(BaseSettings):
     """Settings for the service, the CLI and the tests."""
 
-    model_config = SettingsConfigDict(env_prefix="COACH_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a validation error must never echo a token or secret back into a log.
+    model_config = SettingsConfigDict(
+        env_prefix="COACH_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["development", "production", "test"] = "development"
     data_dir: Path = Path("data")
