@@ -10,12 +10,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api import chat, health, knowledge, roleplay, search, trainer
+from app.api import chat, health, knowledge, roleplay, search, slack, trainer
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
-from app.slack.router import build_slack
-from app.slack.router import router as slack_router
 
 log = logging.getLogger("app")
 
@@ -28,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings)
         app.state.container = container
-        app.state.slack = build_slack(container)
+        app.state.slack = slack.build_slack(container)
         try:
             yield
         finally:
@@ -59,5 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.trainer_routes:
         app.include_router(trainer.router)
     if settings.slack_enabled:
-        app.include_router(slack_router)
+        app.include_router(slack.router)
     return app

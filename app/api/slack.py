@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request, Response
 
 from app.container import Container
-from app.slack.bot import SlackBot
+
+if TYPE_CHECKING:
+    from app.slack.bot import SlackBot
 
 router = APIRouter(tags=["slack"])
 
 
 def build_slack(container: Container) -> SlackBot | None:
     """Return the Slack bot when both Slack credentials are set, else None (the routes stay off)."""
-    return SlackBot(container) if container.settings.slack_enabled else None
+    if not container.settings.slack_enabled:
+        return None
+    from app.slack.bot import SlackBot  # slack-bolt and aiohttp load only when Slack is on
+
+    return SlackBot(container)
 
 
 @router.post("/slack/events", include_in_schema=False)
