@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["answered", "out_of_scope", "refused"]
 MAX_CITATIONS = 3
+MIN_CITATIONS = 2
 # A hit is worth citing when its fused score is at least this share of the best hit's.
 RELATIVE_CUTOFF = 0.6
 FOLLOW_UP = re.compile(
@@ -117,10 +118,15 @@ class ChatService:
             key = "out_of_scope" if intent.intent == "off_topic" else "not_covered"
             return _fixed("out_of_scope", message(key, language), language, intent.intent)
 
-        hits = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 2, lang=language)
-        hits = [h for h in hits if hits and h.score >= RELATIVE_CUTOFF * hits[0].score][:MAX_CITATIONS]
+        ranked = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 2, lang=language)
+        hits = [h for h in ranked if h.score >= RELATIVE_CUTOFF * ranked[0].score][:MAX_CITATIONS] if ranked else []
         if not hits:
             return _fixed("out_of_scope", message("not_covered", language), language, "coaching")
+        if len(hits) < MIN_CITATIONS and hits[0].stage:
+            # One clear winner: round the advice out with the best items of the same stage for this question.
+            same_stage = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 1, stage=hits[0].stage,
+                                                  lang=language)
+            hits = _merge(hits, [h for h in same_stage if h.kind != "intro"], limit=MIN_CITATIONS)
 
         degraded = False
         if self.llm is not None:
@@ -165,9 +171,9 @@ def _answered(text: str, used: list[Hit], language: str, degraded: bool, hits: l
     )
 
 
-def _merge(first: list[Hit], second: list[Hit]) -> list[Hit]:
+def _merge(first: list[Hit], second: list[Hit], limit: int = MAX_CITATIONS) -> list[Hit]:
     seen = {h.id for h in first}
-    return (first + [h for h in second if h.id not in seen])[:MAX_CITATIONS]
+    return (first + [h for h in second if h.id not in seen])[: max(limit, len(first))]
 
 
 __all__ = ["ChatResult", "ChatService", "Citation", "IntentResult"]

@@ -112,8 +112,12 @@ def parse_standards(path: Path, lang: str) -> list[Item]:
         if item_match:
             close()
             item_id, stage, kind = item_match.group(1), int(item_match.group(2)), item_match.group(3)
+            title = item_match.group(4)
+            if kind == "intro" and stage_title:
+                # "Stage goal" alone says nothing in a list of hits: name the stage.
+                title = f"{stage_title}：{title}" if lang == "zh" else f"{stage_title}: {title}"
             current = {
-                "id": item_id, "lang": lang, "kind": kind.split(".")[0], "title": item_match.group(4),
+                "id": item_id, "lang": lang, "kind": kind.split(".")[0], "title": title,
                 "stage": stage, "stage_title": stage_title, "source": path.name, "line": lineno,
                 "body": [], "extra": {},
             }

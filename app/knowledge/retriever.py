@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +47,6 @@ class Retriever:
         self.index = index
         self.weights = [MODEL_WEIGHTS.get(part.name, 1.0) for part in index.parts]
         self.lexical_weight = LEXICAL_WEIGHT
-        self._pool = ThreadPoolExecutor(max_workers=len(index.parts)) if len(index.parts) > 1 else None
         # Hints are phrases reps use; teaching them to the tokenizer keeps them whole.
         add_words([p for c in index.chunks for p in c.search_text.replace("、", "，").split("，")])
         self._chunks = index.chunks
@@ -67,10 +65,8 @@ class Retriever:
         return self.search_vectors(query, self.embed(query), k=k, stage=stage, kind=kind, lang=lang)
 
     def embed(self, query: str) -> list[np.ndarray]:
-        """Embed a query with every model (concurrently: both release the GIL)."""
-        if self._pool is None:
-            return [part.embed_query(query) for part in self.index.parts]
-        return list(self._pool.map(lambda part: part.embed_query(query), self.index.parts))
+        """Embed a query with every model (one after the other: running them concurrently measured no faster)."""
+        return [part.embed_query(query) for part in self.index.parts]
 
     def search_vectors(
         self,
