@@ -78,6 +78,9 @@ def eval_roleplay(
     save: Annotated[bool, typer.Option(help="Write results to evals/results/.")] = True,
     show: Annotated[str | None, typer.Option(help="Print this scenario's transcripts as Markdown.")] = None,
     errors: Annotated[bool, typer.Option("--errors", help="List misdetected messages.")] = False,
+    labelled: Annotated[
+        list[Path] | None, typer.Option(help="Labelled rep messages to score detection on (repeatable).")
+    ] = None,
 ) -> None:
     """Report technique precision/recall on held-out messages and check good reps outscore poor ones by 30."""
     from app.cli import _settings
@@ -99,14 +102,18 @@ def eval_roleplay(
         container = build_container(settings.model_copy(update={"database_url": db_url, "llm": "none"}))
         try:
             service = container.roleplay
-            rows = load_labelled(ROOT / "evals" / "techniques.jsonl")
-            held_out = evaluate_detector(service.detector, rows)
+            files = labelled or [ROOT / "evals" / "techniques.jsonl", ROOT / "evals" / "techniques-blind.jsonl"]
+            tables = {}
+            for path in files:
+                rows = load_labelled(path)
+                tables[path.name] = evaluate_detector(service.detector, rows)
+                typer.echo(f"Technique detection on {len(rows)} held-out messages ({path.name}):")
+                typer.echo(format_detection_table(tables[path.name]))
+                if errors:
+                    for err in tables[path.name]["_errors"]:
+                        typer.echo(f"  {err}")
+            held_out = tables[files[0].name]
             loo = evaluate_detector(service.detector, service.detector.exemplars, leave_one_out=True)
-            typer.echo(f"Technique detection on {len(rows)} held-out messages (evals/techniques.jsonl):")
-            typer.echo(format_detection_table(held_out))
-            if errors:
-                for err in held_out["_errors"]:
-                    typer.echo(f"  {err}")
             played = [play_script(service, s) for s in load_scripts(ROOT / "evals" / "roleplay")]
         finally:
             container.close()
@@ -117,7 +124,10 @@ def eval_roleplay(
         typer.echo(f"{g['scenario']:<24} {g['lang']:<4} {g['good']!s:>4} {g['poor']!s:>4} {g['gap']!s:>4}")
     missing = sorted(set(service.scenarios) - {g["scenario"] for g in gaps})
     failed = [g for g in gaps if g["gap"] is None or g["gap"] < 30]
-    below = [n for n, r in held_out.items() if not n.startswith("_") and min(r["precision"], r["recall"]) < 0.85]
+    below = sorted({
+        f"{n} ({name})" for name, table in tables.items() for n, r in table.items()
+        if not n.startswith("_") and min(r["precision"], r["recall"]) < 0.85
+    })
     if show:
         for run in played:
             if run["scenario"] == show:
@@ -129,6 +139,9 @@ def eval_roleplay(
             "embedder": container.embedder.name,
             "detection_held_out": {k: v for k, v in held_out.items() if not k.startswith("_")},
             "detection_held_out_errors": held_out["_errors"],
+            "detection_by_file": {
+                name: {k: v for k, v in table.items() if not k.startswith("_")} for name, table in tables.items()
+            },
             "detection_exemplars_leave_one_out": {k: v for k, v in loo.items() if not k.startswith("_")},
             "score_gaps": gaps,
             "transcripts": played,
