@@ -32,6 +32,7 @@ run: install
 
 test: install-dev
 	$(BIN)/ruff check app tests
+	$(BIN)/mypy app
 	$(BIN)/python -m pytest
 
 lint: install-dev

@@ -143,7 +143,8 @@ def parse_playbook(path: Path) -> list[Item]:
     lang_suffix = re.search(r"\.(zh|en)$", stem)
     base = stem[: lang_suffix.start()] if lang_suffix else stem
     sections: list[tuple[str, list[str], int]] = []
-    title, body, start = base, [], 1
+    title, start = base, 1
+    body: list[str] = []
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         heading = ANY_HEADING.match(raw)
         if heading:

@@ -101,6 +101,7 @@ class CustomerVoice:
             "You are warming up." if state["trust"] >= 55 else "You are guarded.")
         described = "; ".join(SITUATION_TEXT.get(key.rsplit(":", 1)[-1], key) for key in situations)
         lines = [f"{'Rep' if who == 'rep' else 'Customer'}: {text}" for who, text in history[-8:]]
+        assert self.template is not None  # only called when an LLM (and so its prompt) is configured
         return self.template.substitute(
             persona=f"{p.name.get(lang)}, {p.role.get(lang)} at {p.company.get(lang)}; {p.temperament.get(lang)}",
             surface=spec.surface.get(lang), concern=spec.concern.get(lang), trust=state["trust"],
