@@ -27,7 +27,11 @@ def _settings() -> Settings:
 def _progress(batches: Any, total: int) -> Any:
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=total < 200 or not sys.stderr.isatty())
+    if total == 0:
+        yield from batches
+        return
+    typer.echo(f"embedding {total} new or changed chunks...", err=True)
+    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not sys.stderr.isatty())
     for batch in batches:
         yield batch
         bar.update(len(batch))

@@ -26,7 +26,7 @@ POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
 ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
-BATCH = 64
+BATCH = 16  # small enough for a progress bar that moves, large enough to batch well
 
 
 @dataclass
