@@ -47,20 +47,24 @@ def ingest(
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
     from app.knowledge.index import ingest as run_ingest
+    from app.roleplay.techniques import Detector
 
     settings = _settings()
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
-        return
-    items = load_knowledge(settings.knowledge_dir)
-    embedder = make_embedder(settings.embedder, settings.embed_threads)
-    report = run_ingest(items, settings.index_dir, embedder, progress=_progress)
-    for label, ids in (("+", report.added), ("~", report.updated), ("-", report.removed)):
-        for cid in ids[:50]:
-            typer.echo(f"  {label} {cid}")
-        if len(ids) > 50:
-            typer.echo(f"  {label} ... and {len(ids) - 50} more")
-    typer.echo(report.summary())
+    else:
+        items = load_knowledge(settings.knowledge_dir)
+        embedder = make_embedder(settings.embedder, settings.embed_threads)
+        report = run_ingest(items, settings.index_dir, embedder, progress=_progress)
+        for label, ids in (("+", report.added), ("~", report.updated), ("-", report.removed)):
+            for cid in ids[:50]:
+                typer.echo(f"  {label} {cid}")
+            if len(ids) > 50:
+                typer.echo(f"  {label} ... and {len(ids) - 50} more")
+        typer.echo(report.summary())
+    # Embed the role-play exemplars now (cached in the data dir), so the service does not at start-up.
+    detector = Detector(make_embedder(settings.embedder, settings.embed_threads), cache_dir=settings.data_dir / "cache")
+    typer.echo(f"role-play detector ready: {len(detector.vectors)} exemplars")
 
 
 @cli.command()
