@@ -9,8 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     COACH_DATA_DIR=/data \
     COACH_KNOWLEDGE_DIR=/app/knowledge \
-    COACH_PROMPTS_DIR=/app/prompts \
-    COACH_ENV=production
+    COACH_PROMPTS_DIR=/app/prompts
 
 WORKDIR /app
 

@@ -21,7 +21,6 @@ class Settings(BaseSettings):
         env_prefix="COACH_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
-    env: Literal["development", "production", "test"] = "development"
     data_dir: Path = Path("data")
     knowledge_dir: Path = ROOT / "knowledge"
     prompts_dir: Path = ROOT / "prompts"

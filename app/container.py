@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
@@ -27,7 +27,6 @@ class Container:
     index: KnowledgeIndex | None = None
     retriever: Retriever | None = None
     index_error: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     chat: Any = None  # app.coaching.service.ChatService
     roleplay: Any = None  # app.roleplay.service.RoleplayService, built in build_container
 
