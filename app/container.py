@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.db import Database
@@ -13,6 +13,10 @@ from app.knowledge.embedder import Embedder, make_embedder
 from app.knowledge.index import KnowledgeIndex
 from app.knowledge.retriever import Retriever
 from app.text import warm_up_tokenizer
+
+if TYPE_CHECKING:
+    from app.coaching.service import ChatService
+    from app.roleplay.service import RoleplayService
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +31,9 @@ class Container:
     index: KnowledgeIndex | None = None
     retriever: Retriever | None = None
     index_error: str | None = None
-    chat: Any = None  # app.coaching.service.ChatService
-    roleplay: Any = None  # app.roleplay.service.RoleplayService, built in build_container
+    # The services, built by build_container once the index is (or is not) loaded.
+    chat: ChatService = field(init=False)
+    roleplay: RoleplayService = field(init=False)
 
     def require_retriever(self) -> Retriever:
         """Return the retriever, or raise a 503 that says how to build the index."""
@@ -54,7 +59,7 @@ class Container:
 
     def close(self) -> None:
         """Release files, threads and connections."""
-        if self.roleplay is not None:
+        if hasattr(self, "roleplay"):
             self.roleplay.close()
         if self.index is not None:
             self.index.close()
