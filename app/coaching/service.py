@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 Status = Literal["answered", "out_of_scope", "refused"]
 MAX_CITATIONS = 3
 MIN_CITATIONS = 2
+COMPLEMENT = {"caution": "standard", "standard": "caution"}
 # A hit is worth citing when its fused score is at least this share of the best hit's.
 RELATIVE_CUTOFF = 0.6
 FOLLOW_UP = re.compile(
@@ -122,11 +123,12 @@ class ChatService:
         hits = [h for h in ranked if h.score >= RELATIVE_CUTOFF * ranked[0].score][:MAX_CITATIONS] if ranked else []
         if not hits:
             return _fixed("out_of_scope", message("not_covered", language), language, "coaching")
-        if len(hits) < MIN_CITATIONS and hits[0].stage:
-            # One clear winner: round the advice out with the best items of the same stage for this question.
-            same_stage = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 1, stage=hits[0].stage,
-                                                  lang=language)
-            hits = _merge(hits, [h for h in same_stage if h.kind != "intro"], limit=MIN_CITATIONS)
+        if len(hits) < MIN_CITATIONS and hits[0].kind in COMPLEMENT:
+            # One clear winner: round it out with the best item of the other kind in its stage for this question,
+            # so that a caution (what to avoid) comes with a standard (what to do), and the other way round.
+            other = retriever.search_vectors(query, vectors, k=2, stage=hits[0].stage,
+                                             kind=COMPLEMENT[hits[0].kind], lang=language)
+            hits = _merge(hits, other, limit=MIN_CITATIONS)
 
         degraded = False
         if self.llm is not None:
