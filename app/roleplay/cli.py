@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from app.config import ROOT
+from app.roleplay.engine import END_WORDS
 
 
 def register(cli: Any, eval_cli: Any) -> None:
@@ -45,16 +46,16 @@ def roleplay(
             return
         started = service.start(scenario, lang, difficulty, rep)
         typer.echo(f"{started['scenario']['title'][lang]}\n{started['scenario']['persona'][lang]}")
-        typer.secho("(type your reply; /end to finish and see the scorecard)\n", dim=True)
+        typer.secho("(type your reply; end or 结束 finishes and shows the scorecard)\n", dim=True)
         typer.secho(f"Customer: {started['customer']}", fg=typer.colors.CYAN)
         while True:
             try:
                 message = input("You: ").strip()
             except EOFError:
                 break
-            if message in ("/end", "/quit", ""):
-                if message == "":
-                    continue
+            if not message:
+                continue
+            if message.lower().lstrip("/").rstrip(".!。！") in END_WORDS:
                 break
             out = service.turn(started["session_id"], message)
             _print_feedback(out["feedback"])

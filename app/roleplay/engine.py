@@ -12,6 +12,9 @@ from typing import Any
 
 from app.roleplay.scenarios import Effect, Scenario, Text
 
+# What a rep types to end a practice session, in the terminal and in Slack.
+END_WORDS = frozenset({"end", "stop", "quit", "结束", "结束。", "停止"})
+
 
 @dataclass(frozen=True)
 class Level:

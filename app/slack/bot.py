@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from app.errors import ConflictError, NotFoundError
 from app.limits import MAX_MESSAGE_CHARS
+from app.roleplay.engine import END_WORDS
 from app.slack import format as fmt
 from app.slack.ratelimit import RateLimiter
 from app.slack.store import SlackStore, ThreadInfo, thread_key
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-END_WORDS = {"end", "stop", "quit", "结束", "结束。", "停止"}
 HELP_WORDS = {"", "help", "?", "帮助", "帮忙"}
 ROLEPLAY_WORDS = {"roleplay", "role-play", "practice", "practise", "角色扮演", "练习"}
 DIFFICULTY_WORDS = {"easy", "normal", "hard"}
