@@ -35,10 +35,16 @@ class Container:
     chat: ChatService = field(init=False)
     roleplay: RoleplayService = field(init=False)
 
+    def require_index(self) -> KnowledgeIndex:
+        """Return the loaded index, or raise a 503 that says how to build it."""
+        if self.index is None:
+            raise IndexNotReadyError(self.index_error or "the knowledge index is not loaded; run `coach ingest`")
+        return self.index
+
     def require_retriever(self) -> Retriever:
         """Return the retriever, or raise a 503 that says how to build the index."""
-        if self.retriever is None:
-            raise IndexNotReadyError(self.index_error or "the knowledge index is not loaded; run `coach ingest`")
+        self.require_index()
+        assert self.retriever is not None  # set together with the index
         return self.retriever
 
     def reload_index(self) -> None:

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from app.api.deps import get_container
 from app.coaching.service import ChatService
-from app.limits import MAX_MESSAGE_CHARS
+from app.limits import MessageText
 
 router = APIRouter(tags=["chat"])
 
@@ -31,17 +31,10 @@ ChatDep = Annotated[ChatService, Depends(get_chat)]
 class ChatRequest(BaseModel):
     """A rep's message."""
 
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    message: MessageText
     conversation_id: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
     lang: Literal["zh", "en"] | None = None
     stream: bool = False
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("message must not be empty")
-        return value
 
 
 class CitationOut(BaseModel):

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import ContainerDep
-from app.errors import IndexNotReadyError, NotFoundError
-from app.knowledge.index import Chunk, KnowledgeIndex
+from app.errors import NotFoundError
+from app.knowledge.index import Chunk
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 
@@ -38,12 +38,6 @@ class KnowledgeItems(BaseModel):
     items: list[KnowledgeItem]
 
 
-def _index(container: ContainerDep) -> KnowledgeIndex:
-    if container.index is None:
-        raise IndexNotReadyError(container.index_error or "the knowledge index is not loaded; run `coach ingest`")
-    return container.index
-
-
 def _order(item_id: str) -> tuple[int, int, int, str]:
     parts = item_id.split(".")
     if parts[0].startswith("s") and parts[0][1:].isdigit():
@@ -65,7 +59,7 @@ def _assemble(chunks: list[Chunk]) -> KnowledgeItem:
 def list_items(container: ContainerDep) -> KnowledgeItems:
     """Return every item, grouped by id, in document order."""
     grouped: dict[str, list[Chunk]] = {}
-    for chunk in _index(container).chunks:
+    for chunk in container.require_index().chunks:
         grouped.setdefault(chunk.id, []).append(chunk)
     return KnowledgeItems(items=[_assemble(grouped[i]) for i in sorted(grouped, key=_order)])
 
@@ -73,7 +67,7 @@ def list_items(container: ContainerDep) -> KnowledgeItems:
 @router.get("/items/{item_id}")
 def get_item(item_id: str, container: ContainerDep) -> KnowledgeItem:
     """Return one item in both languages."""
-    chunks = [c for c in _index(container).chunks if c.id == item_id]
+    chunks = [c for c in container.require_index().chunks if c.id == item_id]
     if not chunks:
         raise NotFoundError(
             f"Item {item_id!r} not found; ids look like 's4.caution.1' or 's2.intro', see GET /v1/knowledge/items"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from app.limits import MAX_MESSAGE_CHARS
+from app.limits import MessageText
 from app.roleplay.service import RoleplayService
 
 router = APIRouter(prefix="/v1/roleplay", tags=["roleplay"])
@@ -34,14 +34,7 @@ class StartRequest(BaseModel):
 class TurnRequest(BaseModel):
     """One message from the rep."""
 
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("message must not be empty")
-        return value.strip()
+    message: MessageText
 
 
 class Feedback(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from app.api.deps import RetrieverDep
-from app.limits import MAX_QUERY_CHARS
+from app.limits import QueryText
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -16,18 +16,11 @@ router = APIRouter(prefix="/v1", tags=["search"])
 class SearchRequest(BaseModel):
     """A search over the knowledge base."""
 
-    query: str = Field(description="The rep's question, in Chinese or English.", max_length=MAX_QUERY_CHARS)
+    query: QueryText = Field(description="The rep's question, in Chinese or English.")
     k: int = Field(default=5, ge=1, le=50)
     stage: int | None = Field(default=None, ge=1, le=6)
     kind: Literal["standard", "caution", "intro", "playbook"] | None = None
     lang: Literal["zh", "en"] | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value.strip()
 
 
 class SearchHit(BaseModel):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.knowledge.documents import Item
-from app.knowledge.embedder import ChromaEmbeddingFunction, Embedder
+from app.knowledge.embedder import Embedder
 
 Ranker = Callable[[str], list[str]]
 
@@ -103,8 +103,6 @@ class NaiveBaseline:
             collection_name="naive", embedding_function=_LCEmbeddings(), client=client,
             collection_metadata={"hnsw:space": "cosine"},
         )
-        # Keep the Chroma-side function explicit too, so nothing falls back to a downloading default.
-        self._chroma_ef = ChromaEmbeddingFunction(embedder)
         self._store.add_documents(docs)
 
     def rank(self, query: str, k: int = 5) -> list[str]:
