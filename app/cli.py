@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,8 +48,6 @@ def ingest(
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
     from app.knowledge.index import ingest as run_ingest
-    from app.roleplay.techniques import Detector
-
     settings = _settings()
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
@@ -62,9 +61,32 @@ def ingest(
             if len(ids) > 50:
                 typer.echo(f"  {label} ... and {len(ids) - 50} more")
         typer.echo(report.summary())
-    # Embed the role-play exemplars now (cached in the data dir), so the service does not at start-up.
-    detector = Detector(make_embedder(settings.embedder, settings.embed_threads), cache_dir=settings.data_dir / "cache")
-    typer.echo(f"role-play detector ready: {len(detector.vectors)} exemplars")
+
+
+@cli.command()
+def train(
+    only: Annotated[list[str] | None, typer.Option(help="Train only these models (scope, qtype, situation, "
+                                                          "techniques, facts, kind).")] = None,
+    save: Annotated[bool, typer.Option(help="Write the cross-validated report to evals/results/.")] = True,
+) -> None:
+    """Fit the shipped models (chat scope, question type, situations; role-play techniques, facts, kinds)."""
+    from app.knowledge.embedder import make_embedder
+    from app.learn.train import train_all
+
+    settings = _settings()
+    embedder = make_embedder(settings.embedder, settings.embed_threads)
+    typer.echo(f"training for embedder {embedder.name} (training texts are embedded once and cached)")
+    report = train_all(embedder, settings.data_dir / "cache", set(only) if only else None)
+    for name, table in report.items():
+        if isinstance(table, dict):
+            typer.echo(f"\n{name} (5-fold cross-validation on the training data)")
+            for label, row in table.items():
+                typer.echo(f"  {label:<18} " + "  ".join(f"{k}={v}" for k, v in row.items())
+                           if isinstance(row, dict) else f"  {label:<18} {row}")
+    if save:
+        out = ROOT / "evals" / "results" / f"train-{embedder.name.replace('+', '_')}.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
 
 
 @cli.command()
@@ -187,6 +209,52 @@ def eval_answers(
         payload = {"mode": mode, "datasets": [p.name for p in files] + [probes.name], **report}
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
+@eval_cli.command("chat")
+def eval_chat(
+    files: Annotated[list[Path] | None, typer.Argument(help="JSONL chat sets (id, lang, text, scope, standards).")]
+    = None,
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+    misses: Annotated[bool, typer.Option("--misses", help="List every wrong scope and citation miss.")] = False,
+) -> None:
+    """Scope precision/recall (not about selling, not covered, refused) and citation hits on realistic questions."""
+    from app.container import build_container
+    from app.evaluation.chat import evaluate_chat, load_chat_set
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "chat-blind.jsonl"]
+    with tempfile.TemporaryDirectory() as tmp:
+        # Eval questions go to a scratch database so they never reach the unanswered report.
+        scratch = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp, 'eval.db').as_posix()}"})
+        container = build_container(scratch)
+        try:
+            container.chat.answer("warm-up question about pricing")
+            reports = {path.name: evaluate_chat(container.chat, load_chat_set(path)) for path in files}
+        finally:
+            container.close()
+    mode = "offline composer" if settings.llm == "none" else f"LLM ({settings.llm}:{settings.llm_model})"
+    for name, report in reports.items():
+        typer.echo(f"{name}: {mode}, embedder {settings.embedder}")
+        typer.echo(f"  {'group':<5} {'n':>4} {'not_sales P/R':>14} {'not_covered P/R':>16} {'refused P/R':>12} "
+                   f"{'sales P/R':>10} {'cite hit':>8} {'1st=primary':>11} {'p50 ms':>7} {'p95 ms':>7}")
+        for group, r in report.items():
+            sc = r["scope"]
+
+            def pr(scope: str, sc: dict = sc) -> str:
+                return f"{sc[scope]['precision']:.2f}/{sc[scope]['recall']:.2f}"
+
+            typer.echo(f"  {group:<5} {r['cases']:>4} {pr('not_sales'):>14} {pr('not_covered'):>16} "
+                       f"{pr('refused'):>12} {pr('sales'):>10} {r['citation_hit_rate']!s:>8} "
+                       f"{r['first_citation_is_primary']!s:>11} {r['latency_ms_p50']!s:>7} {r['latency_ms_p95']!s:>7}")
+        if misses:
+            for failure in report["all"]["failures"]:
+                typer.echo(f"  miss: {json.dumps(failure, ensure_ascii=False)}")
+        if save:
+            out = ROOT / "evals" / "results" / f"chat-{Path(name).stem}.json"
+            out.write_text(json.dumps({"mode": mode, "embedder": settings.embedder, **report}, indent=1,
+                                      ensure_ascii=False) + "\n", encoding="utf-8")
+            typer.echo(f"saved {out.relative_to(ROOT)}")
 
 
 @eval_cli.command("retrieval")

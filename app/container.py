@@ -58,8 +58,11 @@ class Container:
         if len(index) == 0:
             self.index_error = "the knowledge index is empty; add Markdown to knowledge/ and run `coach ingest`"
             return
+        from app.coaching.understanding import Understanding
+
         old = self.index
-        self.index, self.retriever, self.index_error = index, Retriever(index), None
+        situation = Understanding(self.embedder).situation
+        self.index, self.retriever, self.index_error = index, Retriever(index, situation), None
         if old is not None:
             old.close()
 

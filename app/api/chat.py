@@ -52,6 +52,9 @@ class ChatResponse(BaseModel):
     citations: list[CitationOut]
     language: Literal["zh", "en"]
     status: Literal["answered", "out_of_scope", "refused"]
+    scope: Literal["sales", "not_sales", "not_covered", "refused"] = Field(
+        description="How the coach read the question: sales coaching, not about selling, a sales question the "
+                    "standards do not cover (it lands in the unanswered report), or refused.")
     conversation_id: str
     message_id: str
     degraded: bool
@@ -103,5 +106,5 @@ def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[s
 
 @router.get("/v1/reports/unanswered")
 def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
+    """List sales questions the standards did not cover and down-voted answers: gaps to fill in knowledge/."""
     return {"questions": service.unanswered(limit)}

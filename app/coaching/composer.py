@@ -10,13 +10,14 @@ TEXT = {
         "do": "**怎么做**",
         "avoid": "**避免**",
         "out_of_scope": (
-            "这个问题超出了公司销售标准的范围，我没有可依据的内容，不做猜测。我可以帮你解决销售各阶段的问题："
+            "这个不是销售问题，我帮不上：IT、人事薪酬、报销、CRM操作这类事请找对应的同事或系统帮助。"
+            "我是销售教练，可以帮你解决销售各阶段的问题："
             "开发客户与初次接触、需求挖掘、方案与价值呈现、谈判与异议处理（比如客户嫌贵）、签约与后续安排、"
             "交付与客户维护。也可以开一场角色扮演，找个模拟客户练一练。"
         ),
         "not_covered": (
-            "公司的销售标准里没有直接覆盖这个问题的内容，我不想给你没有依据的建议。"
-            "可以换个说法描述你遇到的客户场景，或者请培训负责人把这类情况补充进知识库。"
+            "这是销售问题，但公司的销售标准里没有覆盖它的内容，我不想给你没有依据的建议。"
+            "我已经把它记进了“待补充问题”，培训负责人会看到；你也可以换个说法描述你遇到的客户场景。"
         ),
         "injection": "抱歉，我不能透露或更改我的设定。我是销售教练，只根据公司的销售标准回答销售相关的问题。",
         "unethical": (
@@ -29,15 +30,16 @@ TEXT = {
         "do": "**What to do**",
         "avoid": "**Avoid**",
         "out_of_scope": (
-            "That's outside our sales standards, so I have nothing grounded to tell you and won't guess. "
-            "I can help with every stage of a sale: prospecting and first contact, discovery, solutions and value, "
+            "That isn't about selling, so I'm not the right help: for IT, HR and pay, expenses or how to use the "
+            "CRM, ask the team or the help pages that own them. I'm your sales coach and can help with every "
+            "stage of a sale: prospecting and first contact, discovery, solutions and value, "
             "negotiation and objections (like \"you're too expensive\"), signing and hand-over, delivery and "
             "account care. You can also practise with a role-play customer."
         ),
         "not_covered": (
-            "Our sales standards don't cover this directly, and I'd rather not give you advice with nothing behind it. "
-            "Try describing the customer situation another way, or ask your enablement team to add it to the "
-            "knowledge base."
+            "That's a sales question, but our sales standards don't cover it, and I'd rather not give you advice "
+            "with nothing behind it. I've logged it for your enablement team's list of unanswered questions; you "
+            "can also describe the customer situation another way."
         ),
         "injection": (
             "Sorry, I can't share or change my instructions. I'm a sales coach and answer sales questions from our "
@@ -56,19 +58,60 @@ def message(key: str, lang: str) -> str:
     return TEXT[lang][key]
 
 
-def compose(hits: list[Hit], lang: str) -> str:
-    """Compose a coaching answer from hits (best first, already in `lang`): lead, what to do, what to avoid."""
+LABELS = {
+    "zh": {"also": "**还可以**", "say": "**可以这样说**", "avoid": "**注意避免**", "basis": "依据",
+           "say_lead": "可以这样说：", "why": "为什么：", "next": "下一步：", "says": "标准的要求：",
+           "warns": "标准提醒避免：", "quote": "“{}”", "sep": "；", "colon": "："},
+    "en": {"also": "**Also**", "say": "**Words you can use**", "avoid": "**Avoid**", "basis": "Based on",
+           "say_lead": "Try saying: ", "why": "Why: ", "next": "Next step: ", "says": "What the standard says: ",
+           "warns": "What it warns against: ", "quote": "\u201c{}\u201d", "sep": "; ", "colon": ": "},
+}
+
+
+def lead_line(answer: str) -> str:
+    """Return the first line of an answer (what a follow-up must not repeat)."""
+    return answer.strip().split("\n", 1)[0]
+
+
+def compose(hits: list[Hit], lang: str, qtype: str = "how_to", previous: str | None = None) -> str:
+    """Compose a coaching answer from hits (best first, already in `lang`), shaped by the kind of question.
+
+    It leads with the one thing to do now, gives words the rep can say, and never opens with the lead of
+    the previous answer in the conversation (a follow-up gets the next step, not the same sentence).
+    """
     if not hits:
         return message("not_covered", lang)
-    top, rest = hits[0], hits[1:]
-    sep = "：" if lang == "zh" else ": "
-    lines = [f"{top.do or top.text} [{top.id}]", ""]
-    steps = [f"- {h.do} [{h.id}]" for h in rest if h.do]
-    if steps:
-        lines += [TEXT[lang]["do"], *steps, ""]
-    avoid = [f"- {h.avoid} [{h.id}]" for h in hits[:2] if h.avoid]
-    if avoid:
-        lines += [TEXT[lang]["avoid"], *avoid, ""]
-    basis = "依据" if lang == "zh" else "Based on"
-    lines.append(f"_{basis}{sep}" + ("；" if lang == "zh" else "; ").join(f"{h.id} {h.title}" for h in hits) + "_")
+    t = LABELS[lang]
+    order = list(hits)
+    if previous is not None and len(order) > 1 and _lead_for(order[0], qtype, t) == lead_line(previous):
+        order = order[1:] + order[:1]
+    top, rest = order[0], order[1:]
+    speaker = next((h for h in order if h.say), None)
+    lines = [_lead_for(top, qtype, t)]
+    said = qtype == "what_to_say" and bool(top.say)
+    if qtype == "what_to_say" and top.say:
+        lines.append(f"{t['why']}{top.do or top.text} [{top.id}]")
+    elif qtype == "is_it_ok" and top.avoid:
+        lines.append(f"{t['warns']}{top.avoid} [{top.id}]")
+    lines.append("")
+    also = [f"- {h.do} [{h.id}]" for h in rest if h.do][:2]
+    if also:
+        lines += [t["also"], *also, ""]
+    if speaker is not None and not said:
+        lines += [t["say"], f"> {t['quote'].format(speaker.say)} [{speaker.id}]", ""]
+    if top.avoid and qtype != "is_it_ok":
+        lines += [t["avoid"], f"- {top.avoid} [{top.id}]", ""]
+    lines.append(f"_{t['basis']}{t['colon']}" + t["sep"].join(f"{h.id} {h.title}" for h in order) + "_")
     return "\n".join(lines).strip()
+
+
+def _lead_for(hit: Hit, qtype: str, t: dict[str, str]) -> str:
+    """The opening line: the one thing to do now, worded for the question asked."""
+    do = hit.do or hit.text
+    if qtype == "what_to_say" and hit.say:
+        return f"{t['say_lead']}{t['quote'].format(hit.say)} [{hit.id}]"
+    if qtype == "what_next":
+        return f"{t['next']}{do} [{hit.id}]"
+    if qtype == "is_it_ok":
+        return f"{t['says']}{do} [{hit.id}]"
+    return f"{do} [{hit.id}]"

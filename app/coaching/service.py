@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.coaching.chain import LLMAnswerer, LLMFailure
-from app.coaching.composer import compose, message
+from app.coaching.composer import compose, lead_line, message
 from app.coaching.intent import IntentClassifier, IntentResult
 from app.coaching.providers import make_chat_model
 from app.coaching.store import ChatStore, Turn
+from app.coaching.understanding import Reading, Understanding
 from app.knowledge.retriever import Hit
 from app.text import detect_language
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Status = Literal["answered", "out_of_scope", "refused"]
+LEAD_TAG = re.compile(r"\[([a-z0-9.-]+)\]")
 MAX_CITATIONS = 3
 MIN_CITATIONS = 2
 COMPLEMENT = {"caution": "standard", "standard": "caution"}
@@ -55,7 +57,7 @@ class ChatResult:
     conversation_id: str
     message_id: str
     degraded: bool = False
-    intent: str = "coaching"
+    scope: str = "sales"
     hits: list[Hit] = field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -68,6 +70,7 @@ class ChatResult:
             "conversation_id": self.conversation_id,
             "message_id": self.message_id,
             "degraded": self.degraded,
+            "scope": self.scope,
         }
 
 
@@ -81,6 +84,7 @@ class ChatService:
         model = make_chat_model(self.settings)
         self.llm = LLMAnswerer(model, self.settings.prompts_dir, self.settings.llm_timeout_s) if model else None
         self._intent: tuple[str, IntentClassifier] | None = None
+        self.understanding = Understanding(container.embedder)
 
     def _classifier(self) -> IntentClassifier:
         index = self._container.require_retriever().index
@@ -99,30 +103,41 @@ class ChatService:
         history = self.store.history(conversation_id)
         result = self._respond(text, language, history)
         result.conversation_id = conversation_id
+        # A sales question the standards do not cover is stored as such, so it reaches the unanswered report.
+        stored = "not_covered" if result.scope == "not_covered" else result.status
         result.message_id = self.store.record(
-            conversation_id, text, result.answer, language, result.status,
+            conversation_id, text, result.answer, language, stored,
             [c.__dict__ for c in result.citations], channel=channel, user=user,
         )
         return result
 
     def _respond(self, text: str, language: str, history: list[Turn]) -> ChatResult:
         retriever = self._container.require_retriever()
-        classifier = self._classifier()
-        guard = classifier.classify(text, vector=None, rules_only=True)
+        guard = self._classifier().classify(text, vector=None, rules_only=True)
         if guard.intent in ("injection", "unethical"):
-            return _fixed("refused", message(guard.intent, language), language, guard.intent)
+            return _fixed("refused", message(guard.intent, language), language, "refused")
 
         query = self._query(text, history)
         vectors = retriever.embed(query)
-        intent = classifier.classify(query, vector=vectors[0])
-        if intent.intent != "coaching" or intent.domain < self.settings.min_relevance:
-            key = "out_of_scope" if intent.intent == "off_topic" else "not_covered"
-            return _fixed("out_of_scope", message(key, language), language, intent.intent)
+        reading = self._read(text, query, vectors)
+        if reading.scope == "refused":
+            return _fixed("refused", message("unethical", language), language, "refused")
+        if reading.scope in ("not_sales", "not_covered"):
+            key = "out_of_scope" if reading.scope == "not_sales" else "not_covered"
+            return _fixed("out_of_scope", message(key, language), language, reading.scope)
 
         ranked = retriever.search_vectors(query, vectors, k=MAX_CITATIONS + 2, lang=language)
         hits = [h for h in ranked if h.score >= RELATIVE_CUTOFF * ranked[0].score][:MAX_CITATIONS] if ranked else []
+        previous = next((t.content for t in reversed(history) if t.role == "assistant"), None)
+        if query != text and hits:
+            # A follow-up asks something new about the same deal: what the new words call for comes first,
+            # then what the conversation was about, and the item the last answer led with goes last.
+            own = retriever.search(text, k=2, lang=language)
+            led = _lead_id(previous)
+            hits = _merge([h for h in own if h.id != led][:1], hits, limit=MAX_CITATIONS)
+            hits = [h for h in hits if h.id != led] + [h for h in hits if h.id == led]
         if not hits:
-            return _fixed("out_of_scope", message("not_covered", language), language, "coaching")
+            return _fixed("out_of_scope", message("not_covered", language), language, "not_covered")
         if len(hits) < MIN_CITATIONS and hits[0].kind in COMPLEMENT:
             # One clear winner: round it out with the best item of the other kind in its stage for this question,
             # so that a caution (what to avoid) comes with a standard (what to do), and the other way round.
@@ -142,7 +157,22 @@ class ChatService:
             except LLMFailure as exc:
                 log.warning("LLM answer failed, using the offline composer: %s", exc)
                 degraded = True
-        return _answered(compose(hits, language), hits, language, degraded=degraded, hits=hits)
+        text_out = compose(hits, language, reading.qtype, previous)
+        return _answered(text_out, hits, language, degraded=degraded, hits=hits)
+
+    def _read(self, text: str, query: str, vectors: list[Any]) -> Reading:
+        """Read the message's scope; a follow-up that reads as out of scope alone is read with its context."""
+        if not self.understanding.trained:
+            intent = self._classifier().classify(query, vector=vectors[0])
+            scope = "not_sales" if intent.intent == "off_topic" else (
+                "not_covered" if intent.domain < self.settings.min_relevance else "sales")
+            return Reading(scope, 0.0, "how_to")
+        if query == text:
+            return self.understanding.read(vectors)
+        alone = self.understanding.read(self._container.require_retriever().embed(text))
+        if alone.scope == "sales" or not FOLLOW_UP.search(text):
+            return alone
+        return self.understanding.read(vectors)
 
     def _query(self, text: str, history: list[Turn]) -> str:
         """Return the retrieval query: a short or referring follow-up carries the previous question with it."""
@@ -161,9 +191,9 @@ class ChatService:
         return self.store.unanswered(limit)
 
 
-def _fixed(status: Status, text: str, language: str, intent: str) -> ChatResult:
+def _fixed(status: Status, text: str, language: str, scope: str) -> ChatResult:
     return ChatResult(answer=text, citations=[], language=language, status=status, conversation_id="",
-                      message_id="", intent=intent)
+                      message_id="", scope=scope)
 
 
 def _answered(text: str, used: list[Hit], language: str, degraded: bool, hits: list[Hit]) -> ChatResult:
@@ -171,6 +201,12 @@ def _answered(text: str, used: list[Hit], language: str, degraded: bool, hits: l
         answer=text, citations=[Citation(h.id, h.title, h.text) for h in used], language=language,
         status="answered", conversation_id="", message_id="", degraded=degraded, hits=hits,
     )
+
+
+def _lead_id(answer: str | None) -> str | None:
+    """Return the item id the first line of an earlier answer was tagged with."""
+    found = LEAD_TAG.search(lead_line(answer)) if answer else None
+    return found.group(1) if found else None
 
 
 def _merge(first: list[Hit], second: list[Hit], limit: int = MAX_CITATIONS) -> list[Hit]:

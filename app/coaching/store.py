@@ -110,12 +110,15 @@ class ChatStore:
             s.add(Feedback(message_id=message_id, rating=rating, comment=comment))
 
     def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Return questions that ended out of scope or got a down-vote, most frequent first."""
+        """Return sales questions the standards did not cover, and answers that got a down-vote, most frequent first.
+
+        Questions that are not about selling (IT, HR, small talk) are not gaps in the standards and stay out.
+        """
         report: dict[str, dict[str, Any]] = {}
         with self._db.session() as s:
-            for m in s.scalars(select(Message).where(Message.status == "out_of_scope")):
+            for m in s.scalars(select(Message).where(Message.status == "not_covered")):
                 row = report.setdefault(_key(m.question or ""), _row(m))
-                row["out_of_scope"] += 1
+                row["not_covered"] += 1
             down = s.execute(
                 select(Message, Feedback.comment).join(Feedback, Feedback.message_id == Message.id)
                 .where(Feedback.rating == "down")
@@ -125,9 +128,9 @@ class ChatStore:
                 row["down_votes"] += 1
                 if comment:
                     row["comments"].append(comment)
-        rows = sorted(report.values(), key=lambda r: (-(r["out_of_scope"] + r["down_votes"]), r["question"]))
+        rows = sorted(report.values(), key=lambda r: (-(r["not_covered"] + r["down_votes"]), r["question"]))
         for row in rows:
-            row["count"] = row["out_of_scope"] + row["down_votes"]
+            row["count"] = row["not_covered"] + row["down_votes"]
         return rows[:limit]
 
 
@@ -136,5 +139,5 @@ def _key(question: str) -> str:
 
 
 def _row(m: Message) -> dict[str, Any]:
-    return {"question": m.question or "", "language": m.language, "out_of_scope": 0, "down_votes": 0,
+    return {"question": m.question or "", "language": m.language, "not_covered": 0, "down_votes": 0,
             "comments": [], "last_status": m.status}

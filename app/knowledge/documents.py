@@ -22,6 +22,8 @@ LABELS = {
     "do": "do",
     "避免": "avoid",
     "avoid": "avoid",
+    "话术": "say",
+    "say": "say",
 }
 EDITORIAL_MARKERS = ("〔编者补", "[Editor's completion")
 SKIPPED_FILES = {"README.md"}
@@ -48,6 +50,7 @@ class Item:
     hints: str = ""
     do: str = ""
     avoid: str = ""
+    say: str = ""  # words a rep can use with a customer (enrichment, never source text; not embedded)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -70,7 +73,7 @@ class Item:
         """Return a hash of everything that determines this chunk's vector and metadata."""
         payload = "\x1f".join(
             [embedder_name, self.id, self.lang, self.kind, str(self.stage), self.stage_title, self.title,
-             self.text, self.hints, self.do, self.avoid, self.source, *self.notes]
+             self.text, self.hints, self.do, self.avoid, self.say, self.source, *self.notes]
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
@@ -208,7 +211,7 @@ def _finish(current: dict[str, object], path: Path) -> Item:
         id=str(current["id"]), lang=str(current["lang"]), kind=str(current["kind"]), title=str(current["title"]),
         text=text, source=str(current["source"]), stage=int(current["stage"]),  # type: ignore[call-overload]
         stage_title=str(current["stage_title"]), hints=extra.get("hints", ""), do=extra.get("do", ""),
-        avoid=extra.get("avoid", ""), notes=tuple(extra.get("notes", [])),
+        avoid=extra.get("avoid", ""), say=extra.get("say", "").strip("“”\"「」 "), notes=tuple(extra.get("notes", [])),
     )
 
 

@@ -108,7 +108,7 @@ def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
     return {
         "id": item.id, "lang": item.lang, "kind": item.kind, "stage": item.stage, "title": item.title,
         "stage_title": item.stage_title, "source": item.source, "hash": content_hash, "text": item.text,
-        "do": item.do, "avoid": item.avoid, "hints": item.hints, "editorial": item.editorial,
+        "do": item.do, "avoid": item.avoid, "say": item.say, "hints": item.hints, "editorial": item.editorial,
     }
 
 
@@ -252,6 +252,7 @@ class Chunk:
     text: str
     do: str
     avoid: str
+    say: str
     source: str
     search_text: str
 
@@ -282,7 +283,7 @@ class KnowledgeIndex:
             Chunk(
                 chunk_id=cid, id=str(m["id"]), lang=str(m["lang"]), kind=str(m["kind"]), stage=int(m["stage"]),
                 title=str(m["title"]), stage_title=str(m["stage_title"]), text=str(m["text"]), do=str(m["do"]),
-                avoid=str(m["avoid"]), source=str(m["source"]), search_text=str(doc),
+                avoid=str(m["avoid"]), say=str(m.get("say") or ""), source=str(m["source"]), search_text=str(doc),
             )
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
         ]

@@ -9,11 +9,16 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 from app.knowledge.index import Chunk, KnowledgeIndex
+from app.learn.linear import LinearModel, features
 from app.text import add_words, detect_language, tokenize
 
 DENSE_DEPTH = 60  # how many nearest chunks each dense model contributes to fusion
 MODEL_WEIGHTS: dict[str, float] = {}  # per-model fusion weight; 1.0 unless measured otherwise
 LEXICAL_WEIGHT = 1.0
+# Weight of the learned situation -> standard model among the rankers (chosen on evals/retrieval-dev.jsonl).
+SITUATION_WEIGHT = 1.0
+# The situation model applies to a knowledge base when it knows at least this share of the base's item ids.
+SITUATION_COVERAGE = 0.8
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Hit:
     relevance: float
     do: str
     avoid: str
+    say: str
     source: str
 
     def public(self) -> dict[str, Any]:
@@ -43,8 +49,13 @@ class Hit:
 class Retriever:
     """Ranks knowledge items for a question in Chinese or English."""
 
-    def __init__(self, index: KnowledgeIndex) -> None:
+    def __init__(self, index: KnowledgeIndex, situation: LinearModel | None = None) -> None:
         self.index = index
+        items = {c.id for c in index.chunks}
+        known = set(situation.labels) & items if situation is not None else set()
+        # A model trained on another knowledge base's ids would rank the wrong items: use it only where it fits.
+        self.situation = situation if items and len(known) >= SITUATION_COVERAGE * len(items) else None
+        self.situation_weight = SITUATION_WEIGHT
         self.weights = [MODEL_WEIGHTS.get(part.name, 1.0) for part in index.parts]
         self.lexical_weight = LEXICAL_WEIGHT
         # Hints are phrases reps use; teaching them to the tokenizer keeps them whole.
@@ -107,6 +118,13 @@ class Retriever:
                 item = self._chunks[i].id
                 lexical[item] = max(lexical.get(item, 0.0), float(scores[i]))
             signals.append((self.lexical_weight, lexical))
+        if self.situation is not None and self.situation_weight:
+            allowed_ids = {self._chunks[i].id for i in allowed}
+            probs = self.situation.scores(features(vectors))[0]
+            learned = {label: float(p) for label, p in zip(self.situation.labels, probs, strict=True)
+                       if label in allowed_ids}
+            if learned:
+                signals.append((self.situation_weight, learned))
         fused = _fuse(signals)
 
         best = sorted(fused, key=lambda item: -fused[item])[:k]
@@ -147,5 +165,5 @@ def _where(stage: int | None, kind: str | None) -> dict[str, Any] | None:
 def _hit(chunk: Chunk, score: float, relevance: float) -> Hit:
     return Hit(
         id=chunk.id, stage=chunk.stage, kind=chunk.kind, title=chunk.title, text=chunk.text, lang=chunk.lang,
-        score=score, relevance=relevance, do=chunk.do, avoid=chunk.avoid, source=chunk.source,
+        score=score, relevance=relevance, do=chunk.do, avoid=chunk.avoid, say=chunk.say, source=chunk.source,
     )

@@ -17,6 +17,7 @@ def register(cli: Any, eval_cli: Any) -> None:
     """Add the role-play commands to the `coach` CLI."""
     cli.command("roleplay")(roleplay)
     eval_cli.command("roleplay")(eval_roleplay)
+    eval_cli.command("sessions")(eval_sessions)
 
 
 def _print_feedback(feedback: list[dict[str, str]]) -> None:
@@ -114,7 +115,6 @@ def eval_roleplay(
                     for err in tables[path.name]["_errors"]:
                         typer.echo(f"  {err}")
             held_out = tables[files[0].name]
-            loo = evaluate_detector(service.detector, service.detector.exemplars, leave_one_out=True)
             played = [play_script(service, s) for s in load_scripts(ROOT / "evals" / "roleplay")]
         finally:
             container.close()
@@ -143,7 +143,6 @@ def eval_roleplay(
             "detection_by_file": {
                 name: {k: v for k, v in table.items() if not k.startswith("_")} for name, table in tables.items()
             },
-            "detection_exemplars_leave_one_out": {k: v for k, v in loo.items() if not k.startswith("_")},
             "score_gaps": gaps,
             "transcripts": played,
         }
@@ -155,3 +154,62 @@ def eval_roleplay(
         typer.secho(f"FAILED: scenarios without scripts {missing}; gaps under 30: "
                     f"{[(g['scenario'], g['lang']) for g in failed]}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
+
+
+def eval_sessions(
+    files: Annotated[list[Path] | None, typer.Argument(help="Labelled multi-turn sessions (JSONL).")] = None,
+    save: Annotated[bool, typer.Option(help="Write results to evals/results/.")] = True,
+    errors: Annotated[bool, typer.Option("--errors", help="List false and missed violations, unanswered facts.")]
+    = False,
+    show: Annotated[str | None, typer.Option(help="Print this session id's transcript.")] = None,
+) -> None:
+    """Play labelled sessions typed the way reps type: false violations, violation recall, facts answered,
+    repeated customer lines and scorecard consistency."""
+    from app.cli import _settings
+    from app.container import build_container
+    from app.roleplay.evaluation import load_sessions, play_session, session_metrics
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "roleplay-blind.jsonl"]
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{Path(tmp, 'eval.db').as_posix()}"
+        container = build_container(settings.model_copy(update={"database_url": db_url, "llm": "none"}))
+        try:
+            results = {path.name: [play_session(container.roleplay, s) for s in load_sessions(path)]
+                       for path in files}
+        finally:
+            container.close()
+    for name, played in results.items():
+        m = session_metrics(played)
+        typer.echo(f"{name}: {m['sessions']} sessions, {m['turns']} turns ({m['turns_played']} played before the "
+                   f"customer ended the session)")
+        for key, goal in (("false_violation_turn_rate", "<= 0.03"), ("false_violation_feedback_rate", "<= 0.03"),
+                          ("violation_recall", ">= 0.85"), ("facts_answered_rate", ">= 0.90"),
+                          ("small_talk_kind_recall", ""), ("repeated_customer_sentences", "0"),
+                          ("scorecard_inconsistencies", "0")):
+            typer.echo(f"  {key:<32} {m[key]!s:>6}   goal {goal}")
+        typer.echo("  per technique (turn level):")
+        for tech, row in m["per_technique"].items():
+            typer.echo(f"    {tech:<16} P {row['precision']:.2f}  R {row['recall']:.2f}  n {row['support']}")
+        if errors:
+            for key in ("false_violations", "missed_violations", "unanswered_facts"):
+                typer.echo(f"  {key}:")
+                for row in m[key]:
+                    typer.echo(f"    {json.dumps(row, ensure_ascii=False)}")
+            for sid, problems in m["inconsistency_details"].items():
+                typer.echo(f"  scorecard {sid}: {problems}")
+        if show:
+            for s in played:
+                if s["id"] == show:
+                    typer.echo(f"\nCustomer: {s['opening']}")
+                    for t in s["turns"]:
+                        typer.echo(f"Rep: {t['text']}\n  detected {t['detected']} facts {t['facts_detected']} "
+                                   f"kind {t['kind_detected']}")
+                        if t["played"]:
+                            typer.echo(f"Customer: {t['customer']}")
+                    typer.echo(f"Score {s['scorecard']['score']}: {s['scorecard']['summary']}")
+        if save:
+            out = ROOT / "evals" / "results" / f"sessions-{Path(name).stem}.json"
+            out.write_text(json.dumps({"embedder": settings.embedder, **m, "played": played}, indent=1,
+                                      ensure_ascii=False) + "\n", encoding="utf-8")
+            typer.echo(f"saved {out.relative_to(ROOT)}")

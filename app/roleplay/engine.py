@@ -7,6 +7,7 @@ scores, which is what lets scripted transcripts in evals/ check the scoring.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +54,22 @@ DEFAULT_EFFECTS: dict[str, Effect] = {
         ("story", 4, 0, "案例让价值变得可信", "A story makes the value believable"),
         ("close", 0, 0, "在成交信号出现时提出成交", "Asking for the order at a buying signal"),
         ("open_question", 4, 0, "开放式提问让客户多说", "Open questions get the customer talking"),
+        ("decision_makers", 4, 0, "弄清谁参与决策，才能找对人、讲对话", "Knowing who decides lets you address them"),
+        ("remedy_plan", 8, 5, "担起责任、给出具体补救计划，客户才会冷静", "Owning it with a concrete plan calms"
+                                                                        " the customer"),
+        ("reassure", 6, 0, "理解并安抚签约后的顾虑，客户更有信心", "Reassurance after signing restores confidence"),
+        ("next_steps", 4, 0, "清楚的后续安排让客户安心", "Clear next steps put the customer at ease"),
+        ("blame_customer", -15, -10, "把问题推给客户只会激怒对方", "Blaming the customer makes them angrier"),
+        ("disparage", -8, -5, "贬低竞品显得不专业", "Running the competitor down sounds unprofessional"),
     )
 }
-HURTS = ("argue", "pressure", "discount", "overpromise")  # most damaging first: the customer reacts to that one
+# Most damaging first: the customer reacts to that one.
+HURTS = ("blame_customer", "argue", "pressure", "disparage", "discount", "overpromise")
+# Message kinds that are not a sales move; the customer answers them like a person, and the clock still runs.
+SMALL_TALK = {"greeting": "greeting", "filler": "filler", "repeat_request": "repeat", "meta": "meta"}
+# Which acknowledgement a customer leads with when the rep made several good moves: the most substantive.
+ACK_ORDER = ("remedy_plan", "value", "story", "differentiate", "concession", "reassure", "next_steps", "probe",
+             "decision_makers", "acknowledge", "open_question", "close")
 PREMATURE_CLOSE_PATIENCE = 10
 
 
@@ -66,6 +80,8 @@ class StepResult:
     situations: list[str] = field(default_factory=list)  # pool keys, e.g. "obj:price:reveal", "discount"
     events: list[str] = field(default_factory=list)  # e.g. "revealed:price", "premature_close", "missed_signal"
     signal_before: bool = False
+    facts: list[tuple[str, str]] = field(default_factory=list)  # (slot, "answered"|"guarded"|"unknown"|"again")
+    ack: str | None = None  # the good move the customer acknowledges before going on
 
 
 def initial_state(scenario: Scenario, difficulty: str) -> dict[str, Any]:
@@ -76,7 +92,7 @@ def initial_state(scenario: Scenario, difficulty: str) -> dict[str, Any]:
     return {
         "difficulty": difficulty, "turn": 0, "max_turns": scenario.max_turns, "trust": level.trust,
         "patience": level.patience, "objections": objections, "signal": False, "outcome": None,
-        "discounts": 0, "missed_signals": 0, "used": {}, "last_line": "",
+        "discounts": 0, "missed_signals": 0, "used": {}, "last_line": "", "said": [], "facts_given": [],
     }
 
 
@@ -88,9 +104,14 @@ def _scaled(value: int, level: Level) -> int:
     return round(value * (level.gain if value > 0 else level.loss))
 
 
-def step(scenario: Scenario, state: dict[str, Any], techniques: set[str]) -> tuple[dict[str, Any], StepResult]:
-    """Apply one rep message (as the set of techniques detected in it) and return the new state."""
+def step(
+    scenario: Scenario, state: dict[str, Any], techniques: set[str], kind: str = "normal",
+    facts: list[str] | None = None,
+) -> tuple[dict[str, Any], StepResult]:
+    """Apply one rep message (the techniques, the kind of message, the facts asked) and return the new state."""
     s = copy.deepcopy(state)
+    s.setdefault("said", [])
+    s.setdefault("facts_given", [])
     level = LEVELS[s["difficulty"]]
     result = StepResult(signal_before=bool(s["signal"]))
     s["turn"] += 1
@@ -103,7 +124,11 @@ def step(scenario: Scenario, state: dict[str, Any], techniques: set[str]) -> tup
     if "discount" in techniques:
         s["discounts"] += 1
 
-    if "close" in techniques and not hurts:
+    # After signing there is no order to ask for: agreeing the plan or the next steps is what moves things on.
+    closers = {"close"} | ({"next_steps", "remedy_plan"} if scenario.stage >= 5 else set())
+    if "close" in techniques and not hurts and scenario.stage >= 5 and not s["signal"]:
+        pass  # an early "shall we go ahead?" after signing is odd but not a premature close
+    elif techniques & closers and not hurts and (s["signal"] or "close" in techniques):
         if s["signal"]:
             s["outcome"] = "progressed"
             result.events.append("closed")
@@ -145,7 +170,7 @@ def step(scenario: Scenario, state: dict[str, Any], techniques: set[str]) -> tup
         if not s["signal"] and s["trust"] >= level.signal_trust:
             s["signal"] = True
             result.situations.append("buying_signal")
-        elif s["signal"] and "close" not in techniques:
+        elif s["signal"] and not techniques & closers and scenario.stage <= 4:
             s["missed_signals"] += 1
             result.events.append("missed_signal")
             result.situations.append("buying_signal")
@@ -164,12 +189,48 @@ def step(scenario: Scenario, state: dict[str, Any], techniques: set[str]) -> tup
     if s["outcome"] is not None:
         # The ending line follows any reaction to this message (e.g. an argument, then walking away).
         result.situations = [*(result.situations[:1] if hurts else []), s["outcome"]]
-    elif not result.situations:
+        return s, result
+    if not hurts:
+        result.facts = _answer_facts(scenario, s, facts or [])
+    if not result.situations:
         current = _current(s)
-        result.situations.append(f"obj:{current['id']}:pushback" if current else "neutral")
-        if not techniques:
-            result.situations.insert(0, "neutral")
+        if result.facts and not techniques:
+            pass  # a plain question gets its answer, not a canned objection
+        elif kind in SMALL_TALK and not techniques:
+            result.situations.append(SMALL_TALK[kind])
+        elif not techniques:
+            result.situations.append("neutral")
+        elif current is not None:
+            # Once the real concern is out, the customer does not go back to the surface objection.
+            stance = "softened" if current["status"] == "revealed" else "pushback"
+            result.situations.append(f"obj:{current['id']}:{stance}")
+        else:
+            result.situations.append("neutral")
+    if not hurts:
+        result.ack = next((t for t in ACK_ORDER if t in techniques), None)
     return s, result
+
+
+def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str]) -> list[tuple[str, str]]:
+    """Decide how the customer answers each fact asked (two at most): given, held back, unknown, or again."""
+    level = LEVELS[s["difficulty"]]
+    opened = any(o["status"] in ("revealed", "resolved") for o in s["objections"])
+    out = []
+    for slot in asked[:2]:
+        fact = scenario.facts.get(slot)
+        if fact is None:
+            out.append((slot, "unknown"))
+            continue
+        allowed = {0: True, 1: opened or s["trust"] >= level.trust + 5,
+                   2: opened and s["trust"] >= level.signal_trust - 10}[fact.depth]
+        if not allowed:
+            out.append((slot, "guarded"))
+        elif slot in s["facts_given"]:
+            out.append((slot, "again"))
+        else:
+            s["facts_given"].append(slot)
+            out.append((slot, "answered"))
+    return out
 
 
 def progress(scenario: Scenario, state: dict[str, Any]) -> int:
@@ -192,6 +253,18 @@ def public_state(scenario: Scenario, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Where a customer line splits into sentences: after Chinese and English end punctuation.
+SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+")
+# Situations a customer acknowledges the rep's point before: a push-back, not an ending or a buying signal.
+ACKED = {"pushback", "softened", "deflect", "neutral", "reveal", "resolved"}
+# When a pool is spent, the customer says something of the same stance from a neighbouring pool.
+FALLBACKS: dict[str, tuple[str, ...]] = {
+    "pushback": ("softened",), "softened": ("pushback",), "neutral": ("deflect", "filler"),
+    "deflect": ("neutral",), "filler": ("neutral",), "greeting": ("filler",), "meta": ("filler",),
+    "fact_unknown": ("fact_guarded",), "fact_guarded": ("fact_unknown",),
+}
+
+
 def _pool(scenario: Scenario, key: str, lang: str) -> list[str]:
     if key.startswith("obj:"):
         _, objection_id, situation = key.split(":")
@@ -200,30 +273,73 @@ def _pool(scenario: Scenario, key: str, lang: str) -> list[str]:
     return scenario.lines[key].get(lang)
 
 
-def customer_line(scenario: Scenario, state: dict[str, Any], situations: list[str], lang: str) -> str:
-    """Compose the customer's reply from the scenario's lines, rotating so no reply repeats the last one."""
+def _sentences(line: str) -> list[str]:
+    """Split a customer line into sentences (what "said before" is judged on)."""
+    return [p.strip() for p in SENTENCE_END.split(line) if p.strip()]
+
+
+def _fresh(pool: list[str], said: list[str], start: int) -> str | None:
+    """Return the first line of `pool` from `start` on none of whose sentences this session has said yet."""
+    for k in range(len(pool)):
+        line = pool[(start + k) % len(pool)]
+        if not any(sentence in said for sentence in _sentences(line)):
+            return line
+    return None
+
+
+def _pick(scenario: Scenario, state: dict[str, Any], key: str, lang: str) -> str:
+    """Take the next unsaid line of a pool; when a pool is spent, fall back to a related one."""
     used: dict[str, int] = state["used"]
-    parts = []
-    for key in situations:
-        pool = _pool(scenario, key, lang)
-        n = used.get(key, 0)
-        parts.append(pool[n % len(pool)])
-        used[key] = n + 1
+    scope, _, situation = key.rpartition(":") if key.startswith("obj:") else ("", "", key)
+    for candidate in (key, *(f"{scope}:{f}" if scope else f for f in FALLBACKS.get(situation, ()))):
+        pool = _pool(scenario, candidate, lang)
+        line = _fresh(pool, state["said"], used.get(candidate, 0))
+        if line is not None:
+            used[candidate] = pool.index(line) + 1
+            return line
+    # Every related line has been said: say the least recent one, marked as a repeat, never verbatim.
+    pool = _pool(scenario, key, lang)
+    n = used.get(key, 0)
+    used[key] = n + 1
+    prefix = "我还是那句话：" if lang == "zh" else "As I said: "
+    return prefix + pool[n % len(pool)]
+
+
+def _fact_line(scenario: Scenario, state: dict[str, Any], slot: str, status: str, lang: str) -> str:
+    if status in ("answered", "again"):
+        given = _fresh(scenario.facts[slot].get(lang), state["said"], 0)
+        if given is not None:
+            return given  # another wording of the same fact reads as a patient answer
+        fact = scenario.facts[slot].get(lang)[0]
+        return _pick(scenario, state, "already_said", lang).replace("{fact}", fact)
+    return _pick(scenario, state, "fact_guarded" if status == "guarded" else "fact_unknown", lang)
+
+
+def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult, lang: str) -> str:
+    """Compose the customer's reply: acknowledge the rep's point, answer what was asked, then react.
+
+    No line is said twice in a session: each pool is walked in order, skipping what was said.
+    """
+    parts: list[str] = []
+    reacting = [k for k in result.situations if k not in ("repeat",)]
+    if result.ack and reacting and reacting[0].split(":")[-1] in ACKED and result.ack in scenario.acks:
+        ack = _fresh(scenario.acks[result.ack].get(lang), state["said"], state["turn"])
+        if ack is not None:
+            parts.append(ack)
+    for slot, status in result.facts:
+        parts.append(_fact_line(scenario, state, slot, status, lang))
+    for key in result.situations:
+        line = _pick(scenario, state, key, lang)
+        if key == "repeat":
+            line = line.replace("{last}", state.get("last_line") or "")
+        parts.append(line)
+    if not parts:
+        parts.append(_pick(scenario, state, "neutral", lang))
     joiner = "" if lang == "zh" else " "
     line = joiner.join(parts)
-    if line == state["last_line"]:
-        key = situations[-1]
-        pool = _pool(scenario, key, lang)
-        if len(pool) > 1:
-            parts[-1] = pool[used[key] % len(pool)]
-            used[key] += 1
-            line = joiner.join(parts)
-        else:
-            # A one-line pool: say the objection again in other words rather than repeat verbatim.
-            neutral = scenario.lines["neutral"].get(lang)
-            line = joiner.join([neutral[used.get("neutral", 0) % len(neutral)], line])
-            used["neutral"] = used.get("neutral", 0) + 1
-    state["last_line"] = line
+    state["said"].extend(s for part in parts for s in _sentences(part))
+    if "repeat" not in result.situations:
+        state["last_line"] = line
     return line
 
 
@@ -232,4 +348,5 @@ def opening_line(scenario: Scenario, state: dict[str, Any], lang: str, variant: 
     lines = scenario.opening.get(lang)
     line = lines[variant % len(lines)]
     state["last_line"] = line
+    state.setdefault("said", []).extend(_sentences(line))
     return line

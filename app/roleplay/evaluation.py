@@ -51,11 +51,10 @@ def detection_scores(
     return table
 
 
-def evaluate_detector(detector: Detector, rows: list[dict[str, object]], leave_one_out: bool = False) -> dict:
-    """Score the detector on `rows`; with leave_one_out, each row is an exemplar hidden from itself."""
+def evaluate_detector(detector: Detector, rows: list[dict[str, object]]) -> dict:
+    """Score the detector on labelled rows."""
     texts = [str(row["text"]) for row in rows]
-    exclude: list[int | None] = list(range(len(rows))) if leave_one_out else [None] * len(rows)
-    found = detector.detect_many(texts, exclude)
+    found = detector.detect_many(texts)
     return detection_scores(rows, lambda i, _text: {d.technique for d in found[i]})
 
 
@@ -123,3 +122,102 @@ def render_transcript(run: dict[str, Any]) -> str:
     out += ["", "Strengths:"] + [f"- {s}" for s in card["strengths"]]
     out += ["", "Improvements:"] + [f"- {s}" for s in card["improvements"]]
     return "\n".join(out)
+
+
+def load_sessions(path: Path) -> list[dict[str, Any]]:
+    """Read labelled multi-turn sessions: {"id", "scenario", "lang", "turns": [{"text", "moves", "asks_fact",
+    "kind"}]}."""
+    sessions = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for session in sessions:
+        for n, turn in enumerate(session["turns"], start=1):
+            unknown = set(turn["moves"]) - set(TECHNIQUES)
+            if unknown:
+                raise ValueError(f"{path.name} {session['id']} turn {n}: unknown technique(s) {sorted(unknown)}")
+    return sessions
+
+
+def play_session(service: RoleplayService, session: dict[str, Any]) -> dict[str, Any]:
+    """Play a labelled session through the service (as typed) and record, per turn, what the coach did."""
+    from app.roleplay.techniques import sentences
+
+    started = service.start(session["scenario"], session["lang"], rep="eval-blind")
+    sid = started["session_id"]
+    scenario = service.scenarios[session["scenario"]]
+    turns: list[dict[str, Any]] = []
+    ended = False
+    for turn in session["turns"]:
+        analysis = service.detector.analyse(turn["text"])
+        record: dict[str, Any] = {**turn, "detected": sorted(analysis.techniques),
+                                  "facts_detected": [f.slot for f in analysis.facts], "kind_detected": analysis.kind,
+                                  "played": False}
+        if not ended:
+            out = service.turn(sid, turn["text"])
+            ended = out["done"]
+            answers = {slot: any(line in out["customer"] for line in fact.get(session["lang"]))
+                       for slot, fact in scenario.facts.items()}
+            record.update(played=True, customer=out["customer"], done=out["done"],
+                          feedback=[{k: i[k] for k in ("id", "verdict", "technique", "evidence")}
+                                    for i in out["feedback"]],
+                          facts_answered=sorted(s for s, ok in answers.items() if ok),
+                          customer_sentences=sentences(out["customer"]))
+        turns.append(record)
+    card = service.end(sid)
+    return {"id": session["id"], "scenario": session["scenario"], "lang": session["lang"], "turns": turns,
+            "scorecard": card, "opening": started["customer"]}
+
+
+def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's goals: false violations on good moves, violation recall, facts answered, repeats, consistency."""
+    from app.roleplay.scoring import consistency_problems
+
+    violations = {n for n, t in TECHNIQUES.items() if t.verdict == "violated"}
+    turns = [t for s in played for t in s["turns"]]
+    false_violation_turns = [t for t in turns if (set(t["detected"]) & violations) - set(t["moves"])]
+    judged = [t for t in turns if t["played"]]
+    false_feedback = [t for t in judged if any(
+        i["verdict"] == "violated" and i["technique"] not in t["moves"] and i["technique"] != "missed_signal"
+        for i in t["feedback"])]
+    gold_violations = [(t, m) for t in turns for m in t["moves"] if m in violations]
+    fact_turns = [t for t in judged if t["asks_fact"]]
+    answered = [t for t in fact_turns if set(t["asks_fact"]) & set(t["facts_answered"])]
+    repeats = 0
+    for s in played:
+        seen: set[str] = {s["opening"]}
+        for t in s["turns"]:
+            asked_to_repeat = t["kind_detected"] == "repeat_request"
+            for sentence in t.get("customer_sentences", []):
+                # Saying the last point again is what a rep who asked "can you repeat?" should get.
+                repeats += int(sentence in seen and not asked_to_repeat)
+                seen.add(sentence)
+    problems = {s["id"]: consistency_problems(s["scorecard"]) for s in played}
+    per_technique = {}
+    for name in TECHNIQUES:
+        tp = sum(1 for t in turns if name in t["detected"] and name in t["moves"])
+        fp = sum(1 for t in turns if name in t["detected"] and name not in t["moves"])
+        fn = sum(1 for t in turns if name not in t["detected"] and name in t["moves"])
+        per_technique[name] = {"precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+                               "recall": round(tp / (tp + fn), 3) if tp + fn else 1.0, "support": tp + fn}
+    kinds = [t for t in turns if t["kind"] != "normal"]
+    return {
+        "sessions": len(played), "turns": len(turns), "turns_played": len(judged),
+        "false_violation_turn_rate": round(len(false_violation_turns) / len(turns), 3) if turns else 0.0,
+        "false_violation_feedback_rate": round(len(false_feedback) / len(judged), 3) if judged else 0.0,
+        "violation_recall": round(sum(1 for t, m in gold_violations if m in t["detected"]) / len(gold_violations), 3)
+        if gold_violations else 1.0,
+        "fact_questions_played": len(fact_turns),
+        "facts_answered_rate": round(len(answered) / len(fact_turns), 3) if fact_turns else 1.0,
+        "small_talk_kind_recall": round(sum(1 for t in kinds if t["kind_detected"] == t["kind"]) / len(kinds), 3)
+        if kinds else 1.0,
+        "repeated_customer_sentences": repeats,
+        "scorecard_inconsistencies": sum(len(p) for p in problems.values()),
+        "inconsistency_details": {k: v for k, v in problems.items() if v},
+        "per_technique": per_technique,
+        "false_violations": [{"session": s["id"], "text": t["text"], "moves": t["moves"], "detected": t["detected"]}
+                             for s in played for t in s["turns"] if t in false_violation_turns],
+        "missed_violations": [{"session": s["id"], "text": t["text"], "moves": t["moves"], "detected": t["detected"]}
+                              for s in played for t in s["turns"]
+                              if (set(t["moves"]) & violations) - set(t["detected"])],
+        "unanswered_facts": [{"session": s["id"], "text": t["text"], "asks": t["asks_fact"],
+                              "detected": t["facts_detected"], "customer": t.get("customer")}
+                             for s in played for t in s["turns"] if t in fact_turns and t not in answered],
+    }

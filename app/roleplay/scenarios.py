@@ -17,8 +17,17 @@ DIFFICULTIES: tuple[str, ...] = ("easy", "normal", "hard")
 # Situations the customer can reply to; scenario files may override any of the shared lines in _common.yaml.
 SITUATIONS = (
     "buying_signal", "progressed", "walked_away", "time_up", "neutral", "deflect", "premature_close",
-    "discount", "argue", "pressure", "overpromise",
+    "discount", "argue", "pressure", "overpromise", "blame_customer", "disparage",
+    # Messages that are not a sales move: the customer still answers them like a person would.
+    "greeting", "filler", "repeat", "meta", "fact_unknown", "fact_guarded", "already_said",
 )
+# What a rep can ask the customer; each scenario's fact sheet answers every one of them in character.
+FACT_SLOTS = (
+    "company", "volume", "budget", "budget_cycle", "decision_makers", "timeline", "incumbent", "competitor_offer",
+    "pain", "criteria", "history",
+)
+# Lines with a placeholder the engine fills: repeat the customer's last point, or a fact already given.
+PLACEHOLDERS = {"repeat": "{last}", "already_said": "{fact}"}
 OBJECTION_SITUATIONS = ("pushback", "reveal", "softened", "resolved")
 
 
@@ -53,6 +62,18 @@ class Lines(Strict):
 
     def get(self, lang: str) -> list[str]:
         """Return the lines in `lang`."""
+        return self.zh if lang == "zh" else self.en
+
+
+class Fact(Strict):
+    """One fact the customer gives when asked, once trust allows (depth 0 to anyone, 2 only to a trusted rep)."""
+
+    depth: int = Field(default=0, ge=0, le=2)
+    zh: list[str] = Field(min_length=1)
+    en: list[str] = Field(min_length=1)
+
+    def get(self, lang: str) -> list[str]:
+        """Return the answers in `lang`."""
         return self.zh if lang == "zh" else self.en
 
 
@@ -119,6 +140,8 @@ class Scenario(Strict):
     moves: dict[str, Effect] = Field(default_factory=dict)
     hurts: dict[str, Effect] = Field(default_factory=dict)
     lines: dict[str, Lines] = Field(default_factory=dict)
+    facts: dict[str, Fact] = Field(default_factory=dict, description="The customer's fact sheet, by slot.")
+    acks: dict[str, Lines] = Field(default_factory=dict, description="Lead-ins acknowledging a good move.")
     max_turns: int = Field(default=10, ge=3, le=40)
 
     @field_validator("trains")
@@ -143,6 +166,15 @@ class Scenario(Strict):
         missing = [s for s in SITUATIONS if s not in self.lines]
         if missing:
             raise ValueError(f"lines: missing {missing} (add them here or in {COMMON_FILE})")
+        for key, placeholder in PLACEHOLDERS.items():
+            for lang in ("zh", "en"):
+                bad = [line for line in self.lines[key].get(lang) if placeholder not in line]
+                if bad:
+                    raise ValueError(f"lines.{key}.{lang}: every line needs {placeholder}, not {bad[0]!r}")
+        unknown_slots = sorted(set(self.facts) - set(FACT_SLOTS))
+        if unknown_slots:
+            raise ValueError(f"facts: unknown slot(s) {unknown_slots}; known: {list(FACT_SLOTS)}")
+        _check_techniques(list(self.acks))
         ids = [o.id for o in self.objections]
         if len(set(ids)) != len(ids):
             raise ValueError(f"objections: duplicate ids {ids}")
@@ -182,11 +214,22 @@ def _read_yaml(path: Path) -> dict[str, object]:
     return data
 
 
+def _merged(own: object, shared: object) -> object:
+    """A scenario's own lines come first; the shared ones follow as more variants, so no pool runs dry."""
+    if not isinstance(own, dict) or not isinstance(shared, dict):
+        return own if own is not None else shared
+    return {lang: [*own.get(lang, []), *[x for x in shared.get(lang, []) if x not in own.get(lang, [])]]
+            for lang in {*own, *shared}}
+
+
 def load_scenario(path: Path, common: dict[str, object] | None = None) -> Scenario:
     """Parse one scenario file, filling unspecified lines from the shared defaults."""
     data = _read_yaml(path)
-    shared = dict((common or {}).get("lines", {}))  # type: ignore[call-overload]
-    data["lines"] = {**shared, **dict(data.get("lines") or {})}  # type: ignore[call-overload]
+    for key in ("lines", "acks"):
+        shared = dict((common or {}).get(key, {}))  # type: ignore[call-overload]
+        own = dict(data.get(key) or {})  # type: ignore[call-overload]
+        data[key] = {situation: _merged(own.get(situation), shared.get(situation))
+                     for situation in {**shared, **own}}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

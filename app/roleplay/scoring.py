@@ -25,6 +25,11 @@ FALLBACK_TITLES: dict[str, dict[str, str]] = {
     "s4.caution.2": {"zh": "区分真实异议与虚假异议", "en": "Tell real from false objections"},
     "s4.caution.3": {"zh": "避免与客户争辩", "en": "Don't argue with the customer"},
     "s4.caution.4": {"zh": "把握成交信号，适时逼单", "en": "Spot buying signals and close"},
+    "s2.caution.3": {"zh": "识别决策链", "en": "Identify the decision-making unit"},
+    "s5.caution.3": {"zh": "关注客户情绪变化", "en": "Ease post-purchase anxiety"},
+    "s5.standard.3": {"zh": "感谢与预期管理", "en": "Thank and set expectations"},
+    "s6.standard.4": {"zh": "问题响应与解决迅速", "en": "Fast problem response and resolution"},
+    "s6.caution.2": {"zh": "将投诉视为改进机会", "en": "Treat complaints as chances to improve"},
 }
 
 # One actionable sentence per technique and verdict; {ref} becomes "s4.caution.1 Don't cut the price easily".
@@ -98,6 +103,41 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
         "en": "Your open question got the customer talking; follow up with a closed question to confirm the "
               "key detail ({ref}).",
     },
+    ("decision_makers", "followed"): {
+        "zh": "你在弄清谁参与决策、各自关心什么；接着争取和真正拍板的人当面沟通（{ref}）。",
+        "en": "You worked out who takes part in the decision and what each cares about; next, get in front of "
+              "the person who signs ({ref}).",
+    },
+    ("remedy_plan", "followed"): {
+        "zh": "你担起了责任并给出了具体的补救计划；接下来按时同步进展，直到问题彻底解决（{ref}）。",
+        "en": "You owned the problem and gave a concrete remedy; now keep the customer updated on progress until "
+              "it is fully fixed ({ref}).",
+    },
+    ("reassure", "followed"): {
+        "zh": "你理解并安抚了客户签约后的顾虑；用具体的支持和后续沟通让他更有信心（{ref}）。",
+        "en": "You recognised the customer's post-signing worry and reassured them; back it with concrete support "
+              "and follow-up ({ref}).",
+    },
+    ("next_steps", "followed"): {
+        "zh": "你感谢了客户并讲清了后续步骤和联系人；再把关键里程碑写下来发给客户（{ref}）。",
+        "en": "You thanked the customer and set out the next steps and contacts; put the milestones in writing "
+              "for them ({ref}).",
+    },
+    ("blame_customer", "violated"): {
+        "zh": "你把问题推给了客户：先虚心接受投诉、承担自己的部分，再一起分析原因、给出改进（{ref}）。",
+        "en": "You put the blame on the customer: accept the complaint, own your part, then analyse the cause "
+              "together and report the fix ({ref}).",
+    },
+    ("disparage", "violated"): {
+        "zh": "你在贬低竞争对手：只讲我们与客户需求相关的独特价值，不评价对手（{ref}）。",
+        "en": "You ran the competitor down: explain the value that sets us apart for this customer's needs and "
+              "leave the competitor out of it ({ref}).",
+    },
+    ("reveal", "followed"): {
+        "zh": "你让客户说出了真实顾虑：{concern}。接下来针对它回应，而不是表面的异议（{ref}）。",
+        "en": "You drew out the customer's real concern: {concern}. Answer that, not the surface objection "
+              "({ref}).",
+    },
     ("kept", "followed"): {
         "zh": "整场你没有无条件降价、施压、争辩或乱承诺；继续保持（{ref}）。",
         "en": "You never gave the price away, pressured, argued or over-promised in this session; keep it that "
@@ -143,24 +183,41 @@ class StandardBook:
         return f"{standard} {self.title(standard, lang)}"
 
 
-def _note(key: tuple[str, str], standard: str, lang: str, book: StandardBook) -> str:
-    return NOTES[key][lang].format(ref=book.ref(standard, lang))
+REVEAL_STANDARD = "s4.caution.2"
+
+
+def _note(key: tuple[str, str], standard: str, lang: str, book: StandardBook, **extra: str) -> str:
+    return NOTES[key][lang].format(ref=book.ref(standard, lang), **extra)
 
 
 def turn_feedback(
-    detections: list[Detection], signal_before: bool, events: list[str], message: str, lang: str, book: StandardBook
+    detections: list[Detection], signal_before: bool, events: list[str], message: str, lang: str, book: StandardBook,
+    scenario: Scenario | None = None,
 ) -> list[dict[str, str]]:
-    """Return feedback items for one rep message: what they did, judged against the standards."""
+    """Return the judged events of one rep message: what they did, against the standards.
+
+    These items are the one source every later view derives from (rubric, breakdown, summary, strengths).
+    """
     items = []
     for det in detections:
         tech = TECHNIQUES[det.technique]
         verdict = tech.verdict
-        if det.technique == "close" and not signal_before:
-            verdict = "violated"
+        if det.technique == "close" and not signal_before and (scenario is None or scenario.stage <= 4):
+            verdict = "violated"  # asking for the order before any buying signal
         items.append({
             "id": tech.standard, "title": book.title(tech.standard, lang), "verdict": verdict,
             "note": _note((det.technique, verdict), tech.standard, lang, book), "evidence": det.evidence,
             "technique": det.technique,
+        })
+    revealed = [e.split(":", 1)[1] for e in events if e.startswith("revealed:")]
+    if revealed and scenario is not None and not any(
+            i["id"] == REVEAL_STANDARD and i["verdict"] == "followed" for i in items):
+        # Drawing out the real concern is what s4.caution.2 asks, whichever move did it.
+        concern = next(o.concern.get(lang) for o in scenario.objections if o.id == revealed[0])
+        items.append({
+            "id": REVEAL_STANDARD, "title": book.title(REVEAL_STANDARD, lang), "verdict": "followed",
+            "note": _note(("reveal", "followed"), REVEAL_STANDARD, lang, book, concern=concern),
+            "evidence": message, "technique": "reveal",
         })
     if "missed_signal" in events:
         items.append({
@@ -174,43 +231,47 @@ def turn_feedback(
 def scorecard(
     scenario: Scenario, state: dict[str, Any], turns: list[dict[str, Any]], lang: str, book: StandardBook
 ) -> dict[str, Any]:
-    """Score a session from its turns; each rubric row cites the rep's words, a standard and a turn."""
+    """Score a session from its judged events; every view of the card is derived from the same rubric rows."""
     rubric: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    violations = 0
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
     for turn in turns:
+        bad_quotes = {i["evidence"] for i in turn["feedback"] if i["verdict"] == "violated"}
         for item in turn["feedback"]:
-            if item["verdict"] == "violated":
-                violations += 1
+            if item["verdict"] == "followed" and item["evidence"] in bad_quotes:
+                continue  # the same words cannot earn credit and a penalty
             key = (item["id"], item["verdict"])
-            if key in seen:
-                continue
-            seen.add(key)
-            rubric.append({"id": item["id"], "title": item["title"], "verdict": item["verdict"],
-                           "evidence": item["evidence"], "turn": turn["n"], "note": item["note"]})
-    touched = {r["id"] for r in rubric}
+            if key not in rows:
+                rows[key] = {"id": item["id"], "title": item["title"], "verdict": item["verdict"],
+                             "evidence": item["evidence"], "turn": turn["n"], "note": item["note"], "count": 0,
+                             "turns": []}
+                rubric.append(rows[key])
+            rows[key]["count"] += 1
+            if turn["n"] not in rows[key]["turns"]:
+                rows[key]["turns"].append(turn["n"])
     first = turns[0] if turns else None
+    touched = {r["id"] for r in rubric}
     for sid in scenario.trains:
         # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them.
         if sid in KEPT_BY_ABSTAINING and sid not in touched and first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
-                           "evidence": first["rep"], "turn": first["n"],
+                           "evidence": first["rep"], "turn": first["n"], "count": 1, "turns": [first["n"]],
                            "note": _note(("kept", "followed"), sid, lang, book)})
-    followed = {r["id"] for r in rubric if r["verdict"] == "followed"}
     touched = {r["id"] for r in rubric}
     missed = [sid for sid in scenario.trains if sid not in touched]
     for sid in missed:
         if first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",
-                           "evidence": first["rep"], "turn": first["n"],
+                           "evidence": first["rep"], "turn": first["n"], "count": 0, "turns": [],
                            "note": _note(("missed", "missed"), sid, lang, book)})
+    followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
+    violations = sum(r["count"] for r in rubric if r["verdict"] == "violated")
 
     resolved = sum(o["status"] == "resolved" for o in state["objections"]) / len(state["objections"])
     outcome = state["outcome"]
     breakdown = [
         {"points": BASE, "reason": "base"},
         {"points": PER_FOLLOWED * min(len(followed), MAX_FOLLOWED),
-         "reason": f"{len(followed)} standard(s) followed: {', '.join(sorted(followed)) or '-'}"},
+         "reason": f"{len(followed)} standard(s) followed: {', '.join(followed) or '-'}"},
         {"points": -min(PER_VIOLATION * violations, MAX_VIOLATION), "reason": f"{violations} violation(s)"},
         {"points": -PER_MISSED * len(missed) if turns else 0,
          "reason": f"{len(missed)} trained standard(s) never used: {', '.join(missed) or '-'}"},
@@ -221,9 +282,10 @@ def scorecard(
 
     def cite(row: dict[str, Any]) -> str:
         # The note already names the standard (id and title).
+        times = f" ×{row['count']}" if row["count"] > 1 else ""
         if lang == "zh":
-            return f"“{row['evidence']}”（第{row['turn']}轮）— {row['note']}"
-        return f"“{row['evidence']}” (turn {row['turn']}) — {row['note']}"
+            return f"“{row['evidence']}”（第{row['turn']}轮{times}）— {row['note']}"
+        return f"“{row['evidence']}” (turn {row['turn']}{times}) — {row['note']}"
 
     strengths = [cite(r) for r in rubric if r["verdict"] == "followed"][:5]
     improvements = [cite(r) for r in rubric if r["verdict"] == "violated"]
@@ -235,9 +297,46 @@ def scorecard(
     }
 
 
+def consistency_problems(card: dict[str, Any]) -> list[str]:
+    """Return every way the card's views disagree with its rubric rows (empty when the card is consistent)."""
+    problems = []
+    rubric = card["rubric"]
+    followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
+    violated = sorted({r["id"] for r in rubric if r["verdict"] == "violated"})
+    violations = sum(r.get("count", 1) for r in rubric if r["verdict"] == "violated")
+    reasons = [b["reason"] for b in card["breakdown"]]
+    if f"{violations} violation(s)" not in reasons:
+        problems.append(f"breakdown violations {reasons[2]!r} but the rubric counts {violations}")
+    if not reasons[1].startswith(f"{len(followed)} standard(s) followed: {', '.join(followed) or '-'}"):
+        problems.append(f"breakdown followed {reasons[1]!r} but the rubric has {followed}")
+    if card["rubric"] and max(0, min(100, sum(b["points"] for b in card["breakdown"]))) != card["score"]:
+        problems.append("score is not the sum of the breakdown")
+    for sid in violated:
+        if sid not in card["summary"]:
+            problems.append(f"summary does not name violated {sid}")
+    for sid in followed:
+        if sid not in card["summary"]:
+            problems.append(f"summary does not name followed {sid}")
+    by_turn_quote: dict[tuple[int, str], set[str]] = {}
+    for r in rubric:
+        if r["verdict"] in ("followed", "violated") and r.get("count", 1) and r["id"] not in KEPT_BY_ABSTAINING:
+            by_turn_quote.setdefault((r["turn"], r["evidence"]), set()).add(r["verdict"])
+    problems += [f"turn {t} quote {q[:40]!r} is both followed and violated"
+                 for (t, q), verdicts in by_turn_quote.items() if len(verdicts) > 1]
+    if len(card["strengths"]) != min(5, len([r for r in rubric if r["verdict"] == "followed"])):
+        problems.append("strengths do not match the followed rows")
+    if any(s.split("— ", 1)[-1] not in {r["note"] for r in rubric if r["verdict"] == "followed"}
+           for s in card["strengths"]):
+        problems.append("a strength is not a followed row")
+    return problems
+
+
 def _summary(scenario: Scenario, state: dict[str, Any], score: int, rubric: list[dict[str, Any]], lang: str) -> str:
     followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
     violated = sorted({r["id"] for r in rubric if r["verdict"] == "violated"})
+    times = sum(r.get("count", 1) for r in rubric if r["verdict"] == "violated")
+    worst_id = max((r for r in rubric if r["verdict"] == "violated"), key=lambda r: r.get("count", 1),
+                   default=None)
     revealed = [o for o in scenario.objections
                 if any(s["id"] == o.id and s["status"] in ("revealed", "resolved") for s in state["objections"])]
     outcome = state["outcome"]
@@ -246,14 +345,15 @@ def _summary(scenario: Scenario, state: dict[str, Any], score: int, rubric: list
                 None: "提前结束"}[outcome]
         concern = "；你找到了真实顾虑：" + "；".join(o.concern.zh for o in revealed) if revealed else \
             "；你没有找到客户的真实顾虑"
-        worst = f"；最需要改进：{violated[0]}" if violated else ""
+        worst = f"；最需要改进：{worst_id['id']}" if worst_id else ""
         kept, broke = "、".join(followed) or "无", "、".join(violated) or "无"
         return (f"得分 {score}/100：{ends}{concern}。遵循了 {len(followed)} 条标准（{kept}），"
-                f"违反了 {len(violated)} 条（{broke}）{worst}。")
+                f"违反了 {len(violated)} 条（{broke}，共 {times} 次）{worst}。")
     ends = {"progressed": "the customer agreed to move forward", "walked_away": "the customer walked away",
             "time_up": "time ran out without progress", None: "the session was ended early"}[outcome]
     concern = "; you uncovered the real concern: " + "; ".join(o.concern.en for o in revealed) if revealed else \
         "; you never uncovered the customer's real concern"
-    worst = f"; first thing to fix: {violated[0]}" if violated else ""
+    worst = f"; first thing to fix: {worst_id['id']}" if worst_id else ""
     return (f"Score {score}/100: {ends}{concern}. You followed {len(followed)} standard(s) "
-            f"({', '.join(followed) or 'none'}) and broke {len(violated)} ({', '.join(violated) or 'none'}){worst}.")
+            f"({', '.join(followed) or 'none'}) and broke {len(violated)} ({', '.join(violated) or 'none'}; "
+            f"{times} time(s)){worst}.")

@@ -32,7 +32,7 @@ class RoleplayService:
         settings = container.settings
         self.database = container.database
         self.scenarios: dict[str, Scenario] = load_scenarios(settings.knowledge_dir / "scenarios")
-        self.detector = Detector(container.embedder, cache_dir=settings.data_dir / "cache")
+        self.detector = Detector(container.embedder)
         self.book = StandardBook(container.index, settings.knowledge_dir)
         if chat_model is None and settings.llm != "none":
             from app.coaching.providers import make_chat_model
@@ -93,14 +93,17 @@ class RoleplayService:
             )
         spec = self._scenario(row.scenario)
         message = message.strip()
-        detections = self.detector.detect(message)
-        state, result = engine.step(spec, row.state, {d.technique for d in detections})
-        scripted = engine.customer_line(spec, state, result.situations, row.lang)
+        analysis = self.detector.analyse(message)
+        detections = analysis.detections
+        state, result = engine.step(spec, row.state, analysis.techniques, kind=analysis.kind,
+                                    facts=[f.slot for f in analysis.facts])
+        scripted = engine.customer_line(spec, state, result, row.lang)
         history = [("customer", row.opening)]
         for t in turns:
             history += [("rep", t.rep), ("customer", t.customer)]
         customer, voice = self.voice.speak(spec, row.lang, state, result.situations, scripted, history, message)
-        feedback = turn_feedback(detections, result.signal_before, result.events, message, row.lang, self.book)
+        feedback = turn_feedback(detections, result.signal_before, result.events, message, row.lang, self.book,
+                                 spec)
         done = state["outcome"] is not None
         n = len(turns) + 1
         card = None

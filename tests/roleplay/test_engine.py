@@ -100,7 +100,7 @@ def test_closing_before_a_buying_signal_costs_patience_and_closing_after_wins(sc
 def test_an_unconditional_discount_invites_a_demand_for_more(scenarios):
     state, results = _play(scenarios["price-objection"], [["discount"]])
     assert state["discounts"] == 1 and results[0].situations == ["discount"]
-    line = engine.customer_line(scenarios["price-objection"], state, results[0].situations, "en")
+    line = engine.customer_line(scenarios["price-objection"], state, results[0], "en")
     assert "10%" in line or "best price" in line or "push" in line
 
 
@@ -111,7 +111,7 @@ def test_the_customer_never_says_the_same_line_twice_in_a_row(scenarios, lang):
     previous = engine.opening_line(scenario, state, lang, 0)
     for _ in range(9):
         state, result = engine.step(scenario, state, set())
-        line = engine.customer_line(scenario, state, result.situations, lang)
+        line = engine.customer_line(scenario, state, result, lang)
         assert line != previous
         previous = line
 
@@ -123,4 +123,98 @@ def test_lines_are_in_the_session_language(scenarios):
     for lang in ("zh", "en"):
         state = engine.initial_state(scenario, "normal")
         state, result = engine.step(scenario, state, {"acknowledge", "probe"})
-        assert detect_language(engine.customer_line(scenario, state, result.situations, lang)) == lang
+        assert detect_language(engine.customer_line(scenario, state, result, lang)) == lang
+
+
+def _say(scenario, state, lang, techniques=(), kind="normal", facts=()):
+    state, result = engine.step(scenario, state, set(techniques), kind=kind, facts=list(facts))
+    return state, result, engine.customer_line(scenario, state, result, lang)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_factual_question_is_answered_from_the_fact_sheet_not_with_an_objection(scenarios, lang):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "normal")
+    engine.opening_line(scenario, state, lang, 0)
+    state, result, line = _say(scenario, state, lang, facts=["volume"])
+    assert result.facts == [("volume", "answered")] and result.situations == []
+    assert line in scenario.facts["volume"].get(lang)
+    # Asked again, the customer answers in other words rather than repeating the sentence.
+    state, result, again = _say(scenario, state, lang, facts=["volume"])
+    assert result.facts == [("volume", "again")] and again != line
+
+
+def test_deeper_facts_wait_for_trust(scenarios):
+    scenario = scenarios["price-objection"]
+    assert scenario.facts["history"].depth == 2
+    state = engine.initial_state(scenario, "normal")
+    state, result, line = _say(scenario, state, "en", facts=["history"])
+    assert result.facts == [("history", "guarded")]
+    assert line in scenario.lines["fact_guarded"].en
+    state, _, _ = _say(scenario, state, "en", techniques=["probe", "acknowledge"])
+    state, _, _ = _say(scenario, state, "en", techniques=["value", "story"])
+    state, result, line = _say(scenario, state, "en", facts=["history"])
+    assert result.facts == [("history", "answered")] and line in scenario.facts["history"].en
+
+
+@pytest.mark.parametrize("kind, pool", [("greeting", "greeting"), ("filler", "filler"), ("meta", "meta")])
+def test_small_talk_gets_a_human_answer_not_a_complaint(scenarios, kind, pool):
+    scenario = scenarios["think-about-it"]
+    state = engine.initial_state(scenario, "normal")
+    state, result, line = _say(scenario, state, "en", kind=kind)
+    assert result.situations == [pool] and line in scenario.lines[pool].en
+
+
+def test_asked_to_repeat_the_customer_repeats_their_last_point(scenarios):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "normal")
+    opening = engine.opening_line(scenario, state, "en", 0)
+    state, result, line = _say(scenario, state, "en", kind="repeat_request")
+    assert result.situations == ["repeat"] and opening in line
+
+
+def test_the_customer_acknowledges_the_reps_point_before_pushing_back(scenarios):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "normal")
+    state, result, line = _say(scenario, state, "en", techniques=["value"])
+    assert result.ack == "value" and any(line.startswith(a) for a in scenario.acks["value"].en)
+
+
+def test_after_the_real_concern_is_out_the_customer_does_not_return_to_the_surface_objection(scenarios):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "hard")
+    state, result, _ = _say(scenario, state, "en", techniques=["probe"])
+    assert result.situations == ["obj:price:reveal"]
+    state, result, _ = _say(scenario, state, "en", techniques=["open_question"])
+    assert result.situations == ["obj:price:softened"]
+
+
+@pytest.mark.parametrize("scenario_id", ALL)
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_customer_sentence_is_said_twice_in_a_session(scenarios, scenario_id, lang):
+    scenario = scenarios[scenario_id]
+    state = engine.initial_state(scenario, "easy")
+    said = [engine.opening_line(scenario, state, lang, 0)]
+    turns = [((), "filler", ()), (("open_question",), "normal", ("volume",)), ((), "normal", ()),
+             (("acknowledge",), "normal", ()), ((), "greeting", ()), ((), "normal", ("budget",)),
+             (("value",), "normal", ()), ((), "normal", ()), ((), "meta", ()), ((), "normal", ())]
+    for techniques, kind, facts in turns:
+        state, result, line = _say(scenario, state, lang, techniques, kind, facts)
+        said.append(line)
+        if state["outcome"]:
+            break
+    assert len(said) == len(set(said)), said
+    assert len(state["said"]) == len(set(state["said"]))
+
+
+def test_after_signing_next_steps_move_things_on_and_an_early_close_is_not_a_violation(scenarios):
+    scenario = scenarios["post-signing-anxiety"]
+    state = engine.initial_state(scenario, "normal")
+    state, result, _ = _say(scenario, state, "en", techniques=["close"])
+    assert "premature_close" not in result.events
+    for techniques in (["acknowledge", "probe"], ["reassure", "story"], ["next_steps", "reassure"],
+                       ["next_steps"], ["next_steps"]):
+        state, result, _ = _say(scenario, state, "en", techniques=techniques)
+        if state["outcome"]:
+            break
+    assert state["outcome"] == "progressed"

@@ -1,0 +1,59 @@
+"""What a rep's chat message is: its scope (sales coaching, not about selling, not covered, refused) and its
+question type (how to, what to say, is it OK, what next), from models trained on labelled rep messages.
+
+Trained by `coach train` on app/coaching/data (provenance in its README); the blind test set is
+evals/chat-blind.jsonl, which never enters training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.knowledge.embedder import Embedder
+from app.learn.linear import LinearModel, features, load_for
+
+MODELS = Path(__file__).with_name("models")
+SCOPES = ("sales", "not_sales", "not_covered", "refused")
+QTYPES = ("how_to", "what_to_say", "is_it_ok", "what_next")
+# The model alone refuses only when it is this sure; the injection and ethics rules refuse first.
+REFUSE_CONFIDENCE = 0.8
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the coach reads one message."""
+
+    scope: str
+    confidence: float
+    qtype: str
+
+
+class Understanding:
+    """Scope and question-type models for the configured embedder (None when not trained for it)."""
+
+    def __init__(self, embedder: Embedder, folder: Path = MODELS) -> None:
+        self.scope: LinearModel | None = load_for(folder, "scope", embedder)
+        self.qtype: LinearModel | None = load_for(folder, "qtype", embedder)
+        self.situation: LinearModel | None = load_for(folder, "situation", embedder)
+
+    @property
+    def trained(self) -> bool:
+        """Return whether the scope model exists for this embedder."""
+        return self.scope is not None
+
+    def read(self, vectors: list[np.ndarray]) -> Reading:
+        """Read a message from its per-model query vectors."""
+        x = features(vectors)
+        scope, confidence = "sales", 0.0
+        if self.scope is not None:
+            probs = self.scope.scores(x)[0]
+            order = np.argsort(-probs)
+            best = int(order[0])
+            if self.scope.labels[best] == "refused" and probs[best] < REFUSE_CONFIDENCE:
+                best = int(order[1])
+            scope, confidence = self.scope.labels[best], float(probs[best])
+        qtype = self.qtype.predict(x)[0][0] if self.qtype is not None else "how_to"
+        return Reading(scope, confidence, qtype)

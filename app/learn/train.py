@@ -1,0 +1,146 @@
+"""`coach train`: fit every shipped model from the labelled training data, with cross-validated reports.
+
+Training data lives beside the code that uses it (app/coaching/data, app/roleplay/data) with its provenance in
+each folder's README; the blind test sets under evals/ never enter training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.knowledge.embedder import Embedder
+from app.learn.fit import (
+    EmbeddingCache,
+    fit_multiclass,
+    fit_multilabel,
+    multiclass_report,
+    multilabel_report,
+)
+from app.learn.linear import feature_name, model_path
+
+APP = Path(__file__).resolve().parents[1]
+CHAT_DATA = APP / "coaching" / "data"
+CHAT_MODELS = APP / "coaching" / "models"
+ROLEPLAY_DATA = APP / "roleplay" / "data"
+ROLEPLAY_MODELS = APP / "roleplay" / "models"
+
+
+def read_jsonl(paths: list[Path]) -> list[dict[str, Any]]:
+    """Read JSON lines from several files, naming the file and line on a parse error."""
+    rows = []
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path.name}:{n}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+@dataclass
+class Clause:
+    """One labelled sentence of a rep's role-play message."""
+
+    text: str
+    labels: set[str]
+    fact: str
+    group: str
+
+
+def chat_rows() -> list[dict[str, Any]]:
+    """Return the labelled chat questions."""
+    return read_jsonl(sorted(CHAT_DATA.glob("chat-train*.jsonl")))
+
+
+def roleplay_rows() -> list[dict[str, Any]]:
+    """Return the labelled role-play messages."""
+    return read_jsonl(sorted(ROLEPLAY_DATA.glob("turns-train*.jsonl")))
+
+
+def clauses(rows: list[dict[str, Any]], exemplars: list[dict[str, Any]]) -> list[Clause]:
+    """Flatten messages into labelled clauses; single-sentence exemplars of the older detector join them."""
+    from app.roleplay.techniques import sentences
+
+    out = []
+    for row in rows:
+        for clause in row["clauses"]:
+            out.append(Clause(clause["text"], set(clause.get("labels") or []), clause.get("asks_fact") or "none",
+                              str(row["id"])))
+    for n, row in enumerate(exemplars):
+        text = str(row["text"])
+        if len(sentences(text)) == 1:
+            out.append(Clause(text, set(row["labels"]), "none", f"exemplar-{n}"))
+    return out
+
+
+def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
+    """Train the chat and role-play models for `embedder`; write them into the package; return the reports."""
+    from app.roleplay.techniques import STRICT, TECHNIQUES, lexical_features, load_exemplars
+
+    cache = EmbeddingCache(cache_dir)
+    name = feature_name(embedder)
+    reports: dict[str, Any] = {"embedder": name}
+
+    def want(model: str) -> bool:
+        return only is None or model in only
+
+    rows = chat_rows()
+    if rows and (want("scope") or want("qtype") or want("situation")):
+        x = cache.embed(embedder, [r["text"] for r in rows], progress=True)
+        if want("scope"):
+            y = [r["scope"] for r in rows]
+            model, oof = fit_multiclass(x, y, name, c=4.0, meta={"rows": len(rows)})
+            model.save(model_path(CHAT_MODELS, "scope", name))
+            reports["scope"] = multiclass_report(oof, y, model.labels)
+        sales = [i for i, r in enumerate(rows) if r["scope"] == "sales"]
+        if want("qtype"):
+            typed = [i for i in sales if rows[i].get("qtype")]
+            y = [rows[i]["qtype"] for i in typed]
+            model, oof = fit_multiclass(x[typed], y, name, c=2.0, meta={"rows": len(typed)})
+            model.save(model_path(CHAT_MODELS, "qtype", name))
+            reports["qtype"] = multiclass_report(oof, y, model.labels)
+        if want("situation"):
+            ys = [set(rows[i]["standards"]) for i in sales]
+            labels = sorted({s for row in ys for s in row})
+            model, oof = fit_multilabel(x[sales], ys, labels, name, c=4.0, meta={"rows": len(sales)})
+            model.save(model_path(CHAT_MODELS, "situation", name))
+            hits = sum(model.labels[int(np.argmax(oof[k]))] in ys[k] for k in range(len(sales)))
+            reports["situation"] = {"cv_top1_in_labels": round(hits / max(len(sales), 1), 3), "rows": len(sales)}
+
+    messages = roleplay_rows()
+    if messages and (want("techniques") or want("facts") or want("kind")):
+        units = clauses(messages, load_exemplars())
+        groups = np.array([u.group for u in units])
+        if want("techniques") or want("facts"):
+            x = cache.embed(embedder, [u.text for u in units], progress=True)
+        if want("techniques"):
+            y_sets = [u.labels for u in units]
+            xt = np.hstack([x, lexical_features([u.text for u in units])])
+            model, oof = fit_multilabel(xt, y_sets, list(TECHNIQUES), name, c=4.0, strict=STRICT,
+                                        strict_precision=0.85, groups=groups, meta={"clauses": len(units)})
+            model.save(model_path(ROLEPLAY_MODELS, "techniques", name))
+            reports["techniques"] = multilabel_report(oof, y_sets, model)
+        if want("facts"):
+            y = [u.fact for u in units]
+            model, oof = fit_multiclass(x, y, name, c=4.0, groups=groups, meta={"clauses": len(units)})
+            model.save(model_path(ROLEPLAY_MODELS, "facts", name))
+            reports["facts"] = multiclass_report(oof, y, model.labels)
+        if want("kind"):
+            texts = [_message_text(m) for m in messages]
+            xm = cache.embed(embedder, texts, progress=True)
+            y = [m.get("kind") or "normal" for m in messages]
+            model, oof = fit_multiclass(xm, y, name, c=4.0, meta={"messages": len(messages)})
+            model.save(model_path(ROLEPLAY_MODELS, "kind", name))
+            reports["kind"] = multiclass_report(oof, y, model.labels)
+    return reports
+
+
+def _message_text(row: dict[str, Any]) -> str:
+    joiner = "" if row.get("lang") == "zh" else " "
+    return joiner.join(c["text"] for c in row["clauses"])
