@@ -65,6 +65,8 @@ DEFAULT_EFFECTS: dict[str, Effect] = {
 }
 # Most damaging first: the customer reacts to that one.
 HURTS = ("blame_customer", "argue", "pressure", "disparage", "discount", "overpromise")
+# Moves that only ask: when the rep asked for a fact, the answer is the reply.
+QUESTIONS = frozenset({"open_question", "decision_makers"})
 # Message kinds that are not a sales move; the customer answers them like a person, and the clock still runs.
 SMALL_TALK = {"greeting": "greeting", "filler": "filler", "repeat_request": "repeat", "meta": "meta"}
 # Which acknowledgement a customer leads with when the rep made several good moves: the most substantive.
@@ -106,7 +108,7 @@ def _scaled(value: int, level: Level) -> int:
 
 def step(
     scenario: Scenario, state: dict[str, Any], techniques: set[str], kind: str = "normal",
-    facts: list[str] | None = None,
+    facts: list[str] | None = None, substantive: bool = False,
 ) -> tuple[dict[str, Any], StepResult]:
     """Apply one rep message (the techniques, the kind of message, the facts asked) and return the new state."""
     s = copy.deepcopy(state)
@@ -140,7 +142,8 @@ def step(
     objection = _current(s)
     if objection is not None and not hurts and s["outcome"] is None:
         spec = next(o for o in scenario.objections if o.id == objection["id"])
-        revealing = techniques & set(spec.revealed_by)
+        # A question for a fact gets the fact; it does not draw out the concern behind the objection.
+        revealing = (techniques - (QUESTIONS if facts else set())) & set(spec.revealed_by)
         resolving = techniques & set(spec.resolved_by)
         key = f"obj:{spec.id}"
         if objection["status"] == "raised":
@@ -194,12 +197,13 @@ def step(
         result.facts = _answer_facts(scenario, s, facts or [])
     if not result.situations:
         current = _current(s)
-        if result.facts and not techniques:
+        if result.facts and techniques <= QUESTIONS:
             pass  # a plain question gets its answer, not a canned objection
         elif kind in SMALL_TALK and not techniques:
             result.situations.append(SMALL_TALK[kind])
         elif not techniques:
-            result.situations.append("neutral")
+            # A substantive message the customer cannot place is met with a shrug, not a rebuke.
+            result.situations.append("deflect" if substantive else "neutral")
         elif current is not None:
             # Once the real concern is out, the customer does not go back to the surface objection.
             stance = "softened" if current["status"] == "revealed" else "pushback"
@@ -221,7 +225,9 @@ def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str]) -> li
         if fact is None:
             out.append((slot, "unknown"))
             continue
-        allowed = {0: True, 1: opened or s["trust"] >= level.trust + 5,
+        # Depth 1 is shared with a rep who has not lost the customer's trust; depth 2 (the story behind the
+        # real concern) only once that concern is out and trust is high.
+        allowed = {0: True, 1: opened or s["trust"] >= level.trust,
                    2: opened and s["trust"] >= level.signal_trust - 10}[fact.depth]
         if not allowed:
             out.append((slot, "guarded"))

@@ -253,15 +253,16 @@ def scorecard(
     for sid in scenario.trains:
         # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them.
         if sid in KEPT_BY_ABSTAINING and sid not in touched and first is not None:
+            # Kept over the whole session: there is no one quote to show, so the row quotes none (turn 0).
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
-                           "evidence": first["rep"], "turn": first["n"], "count": 1, "turns": [first["n"]],
+                           "evidence": "", "turn": 0, "count": 1, "turns": [],
                            "note": _note(("kept", "followed"), sid, lang, book)})
     touched = {r["id"] for r in rubric}
     missed = [sid for sid in scenario.trains if sid not in touched]
     for sid in missed:
         if first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",
-                           "evidence": first["rep"], "turn": first["n"], "count": 0, "turns": [],
+                           "evidence": "", "turn": 0, "count": 0, "turns": [],
                            "note": _note(("missed", "missed"), sid, lang, book)})
     followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
     violations = sum(r["count"] for r in rubric if r["verdict"] == "violated")
@@ -283,6 +284,8 @@ def scorecard(
     def cite(row: dict[str, Any]) -> str:
         # The note already names the standard (id and title).
         times = f" ×{row['count']}" if row["count"] > 1 else ""
+        if not row["evidence"]:
+            return f"（整场）— {row['note']}" if lang == "zh" else f"(whole session) — {row['note']}"
         if lang == "zh":
             return f"“{row['evidence']}”（第{row['turn']}轮{times}）— {row['note']}"
         return f"“{row['evidence']}” (turn {row['turn']}{times}) — {row['note']}"

@@ -289,6 +289,9 @@ PRECONDITIONS = {
 # A question asks; it does not state value, tell a story or set us apart.
 STATEMENTS = frozenset({"value", "story", "differentiate"})
 QUESTION = re.compile(r"[?？]\s*$|[吗呢][？?]?\s*$")
+# Messages at least this long (characters) carry a point even when no move is recognised in them.
+SUBSTANTIVE_EN, SUBSTANTIVE_ZH = 40, 15
+CJK = re.compile(r"[\u4e00-\u9fff]")
 # How sure the fact model must be that a clause asks for a fact: less for a clause that is a question.
 FACT_FLOOR, FACT_FLOOR_QUESTION = 0.5, 0.3
 KINDS = ("normal", "filler", "greeting", "repeat_request", "meta")
@@ -325,6 +328,8 @@ class Analysis:
     detections: list[Detection] = field(default_factory=list)
     facts: list[FactAsk] = field(default_factory=list)
     kind: str = "normal"
+
+    substantive: bool = False  # long enough to carry a point (a rep's plan, an explanation)
 
     @property
     def techniques(self) -> set[str]:
@@ -409,10 +414,14 @@ class Detector:
             tech_x = np.hstack([clause_x, lexical_features(parts)]) if clause_x is not None else None
             message_x = vectors[len(flat) + i] if vectors is not None else None
             start += len(parts)
+            detections = self._techniques(message, parts, tech_x)
+            probing = {d.evidence for d in detections if d.technique == "probe"}
             results.append(Analysis(
-                detections=self._techniques(message, parts, tech_x),
-                facts=self._facts(parts, clause_x),
+                detections=detections,
+                # Digging for the concern behind an objection is a probe, not a request for a fact.
+                facts=[f for f in self._facts(parts, clause_x) if f.evidence not in probing],
                 kind=self._kind(message, message_x),
+                substantive=len(message) >= (SUBSTANTIVE_ZH if CJK.search(message) else SUBSTANTIVE_EN),
             ))
         return results
 

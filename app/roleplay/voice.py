@@ -47,6 +47,15 @@ SITUATION_TEXT = {
     "argue": "the rep argued with you; you are annoyed.",
     "pressure": "the rep pressured you; you resist.",
     "overpromise": "the rep over-promised; you are sceptical.",
+    "blame_customer": "the rep blamed you or your team for the problem; you are angry.",
+    "disparage": "the rep ran the competitor down; you find it unprofessional.",
+    "greeting": "the rep greeted you; greet back briefly and wait for their point.",
+    "filler": "the rep said nothing of substance; nudge them to get to the point.",
+    "repeat": "the rep asked you to repeat; say your last point again.",
+    "meta": "the rep talked about the practice itself; stay in character and steer back.",
+    "fact_unknown": "the rep asked something you do not know offhand; say so.",
+    "fact_guarded": "the rep asked something you will not share yet; you do not trust them enough.",
+    "already_said": "the rep asked for something you already told them; say it again, a little impatient.",
 }
 
 
@@ -99,7 +108,9 @@ class CustomerVoice:
         spec = next(o for o in scenario.objections if o.id == current["id"])
         mood = "You are losing patience." if state["patience"] < 30 else (
             "You are warming up." if state["trust"] >= 55 else "You are guarded.")
-        described = "; ".join(SITUATION_TEXT.get(key.rsplit(":", 1)[-1], key) for key in situations)
+        described = "; ".join(SITUATION_TEXT.get(key.rsplit(":", 1)[-1], key) for key in situations) or \
+            "the rep asked you a question; answer it from the facts below."
+        given = [scenario.facts[slot].get(lang)[0] for slot in state.get("facts_given", []) if slot in scenario.facts]
         lines = [f"{'Rep' if who == 'rep' else 'Customer'}: {text}" for who, text in history[-8:]]
         assert self.template is not None  # only called when an LLM (and so its prompt) is configured
         return self.template.substitute(
@@ -108,6 +119,7 @@ class CustomerVoice:
             patience=state["patience"], mood=mood, situation=described, scripted=scripted,
             language="Simplified Chinese" if lang == "zh" else "English",
             history="\n".join(lines) or "(nothing yet)", message=rep_message,
+            facts="\n".join(f"- {fact}" for fact in given) or "(none yet)",
         )
 
     def close(self) -> None:
