@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from app.config import ROOT
 from app.knowledge.documents import load_knowledge
 from app.knowledge.embedder import Embedder
 from app.knowledge.index import ingest
@@ -31,6 +32,7 @@ TRAINER_TOKEN = "e2e-trainer-token"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Set COACH_SCREENSHOTS=docs/screenshots to refresh the README's screenshots while the tier runs.
 SHOTS = os.environ.get("COACH_SCREENSHOTS")
+SHOTS_DIR = Path(SHOTS) if SHOTS and Path(SHOTS).is_absolute() else ROOT / (SHOTS or "")
 
 if not CHROMIUM.exists():
     pytest.skip("browser tier skipped: /usr/bin/chromium is missing (apt-get install -y chromium; .ci/run does)",
@@ -116,8 +118,8 @@ class Browsing:
     def shot(self, name: str) -> None:
         """Save a full-page screenshot when COACH_SCREENSHOTS names a folder."""
         if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+            SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(SHOTS_DIR / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
