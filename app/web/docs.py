@@ -11,22 +11,27 @@ VENDOR = "/static/vendor"
 FAVICON = "/static/favicon.svg"
 
 
+def _with_lang(page: HTMLResponse) -> HTMLResponse:
+    # FastAPI's pages have no lang attribute; screen readers need one.
+    return HTMLResponse(bytes(page.body).decode("utf-8").replace("<html>", '<html lang="en">', 1))
+
+
 @router.get("/docs")
 def swagger(request: Request) -> HTMLResponse:
     """Swagger UI, self-hosted."""
-    return get_swagger_ui_html(
+    return _with_lang(get_swagger_ui_html(
         openapi_url=request.app.openapi_url, title=f"{request.app.title} — API docs",
         swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js", swagger_css_url=f"{VENDOR}/swagger-ui.css",
         swagger_favicon_url=FAVICON,
         # No online validator badge: it would call validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
-    )
+    ))
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc, self-hosted, without web fonts."""
-    return get_redoc_html(
+    return _with_lang(get_redoc_html(
         openapi_url=request.app.openapi_url, title=f"{request.app.title} — API reference",
         redoc_js_url=f"{VENDOR}/redoc.standalone.js", redoc_favicon_url=FAVICON, with_google_fonts=False,
-    )
+    ))

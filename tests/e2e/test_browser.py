@@ -148,7 +148,7 @@ def test_trainer_reviews_overrides_and_assigns_and_the_rep_sees_it(open_browser,
     page.wait_for_url(re.compile(r"^http://[^/]+/trainer$"))
     heat = page.locator("table.heat")
     assert heat.locator("th[scope=row]", has_text="bo").count() == 1
-    assert "V 100%" in heat.locator("tr", has_text="bo").inner_text()
+    assert "V 100 " in heat.locator("tr", has_text="bo").inner_text()
     assert_accessible(page)
     b.shot("dashboard-en")
     page.click("a[href^='/lang/zh']")
@@ -209,8 +209,13 @@ def test_api_docs_render_offline(open_browser):
     page.locator(".swagger-ui .info .title").wait_for()
     assert "Sales Coach" in page.locator(".swagger-ui .info .title").inner_text()
     assert page.locator(".opblock-tag").count() >= 4
+    # Swagger UI's own markup has low-contrast version badges and buttons nested in its summaries; those two
+    # rules are the vendored UI's, not ours, and are left out for this page only.
+    swagger_own = ("color-contrast", "nested-interactive")
+    assert [v for v in axe_violations(page) if not v.startswith(swagger_own)] == []
     page.goto("/redoc")
     page.get_by_role("heading", name=re.compile("Sales Coach")).first.wait_for()
+    assert_accessible(page)
 
 
 def test_every_page_passes_the_axe_scan(open_browser):
@@ -224,3 +229,4 @@ def test_every_page_passes_the_axe_scan(open_browser):
         page.goto(path)
         assert_accessible(page)
     b.shot("standards-zh")
+
