@@ -230,3 +230,31 @@ def test_every_page_passes_the_axe_scan(open_browser):
         assert_accessible(page)
     b.shot("standards-zh")
 
+
+
+def test_without_javascript_the_forms_still_work(browser, server):
+    context = browser.new_context(java_script_enabled=False, base_url=server, locale="en-US")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto("/hello")
+        page.fill("#name", "nojs")
+        page.click("form.card button[type=submit]")
+        page.wait_for_url(re.compile(r"/chat$"))
+        page.fill("#message", QUESTIONS["en"])
+        page.click("#ask button[type=submit]")
+        page.wait_for_url(re.compile(r"/chat/conv_\w+#a-msg_\w+$"))
+        assert page.locator("article.answer .citations details").count() >= 1
+        page.locator("article.answer button[value=down]").click()
+        assert page.locator(".rated").count() == 1
+        page.goto("/practice/price-objection")
+        page.click("form[action='/practice/price-objection'] button[type=submit]")
+        page.fill("#message", REPLIES["en"][0])
+        page.click("#say button[type=submit]")
+        page.wait_for_url(re.compile(r"/sessions/\w+#latest$"))
+        assert page.locator("#transcript li.customer").count() == 2
+        assert page.locator("#m-trust").get_attribute("value") != "40"
+        page.click("#end")
+        page.wait_for_url(re.compile(r"/scorecard$"))
+    finally:
+        context.close()
