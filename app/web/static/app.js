@@ -12,3 +12,10 @@ document.addEventListener("htmx:sseMessage", function (event) {
   var region = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest(".answer-body");
   if (region) { region.scrollIntoView({block: "end"}); }
 });
+// A refused HTMX request (e.g. an ended session) shows the server's message instead of failing silently.
+document.addEventListener("htmx:responseError", function (event) {
+  var page = new DOMParser().parseFromString(event.detail.xhr.responseText || "", "text/html");
+  var alert = page.querySelector("[role=alert]:not(#flash)");
+  var flash = document.getElementById("flash");
+  if (flash) { flash.textContent = alert ? alert.textContent : event.detail.xhr.statusText; }
+});
