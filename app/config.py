@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     trainer_routes: bool = False
     trainer_tokens: str = ""
 
+    # The web app (app/web/): pages for reps and trainers. Its cookie is signed with session_secret; unset, a
+    # random secret is made per process (sign-ins then do not survive a restart or span several processes).
+    web: bool = True
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # "name:token" pairs, comma-separated: reps then sign in with a token instead of typing their name.
+    rep_tokens: SecretStr | None = None
+
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "COACH_SLACK_SIGNING_SECRET")
     )
@@ -72,6 +80,15 @@ class Settings(BaseSettings):
                 "SLACK_SIGNING_SECRET is a placeholder; set the real signing secret from your Slack app's "
                 "Basic Information page, or unset it to turn the Slack routes off"
             )
+        session = self.session_secret
+        if session is not None and (
+            session.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS or len(session.get_secret_value()) < 16
+        ):
+            raise ValueError(
+                "COACH_SESSION_SECRET is a placeholder or shorter than 16 characters; set a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))') or unset it for a per-process secret"
+            )
+        self.rep_token_map  # noqa: B018 -- validates the format at start
         if self.trainer_routes and not self.trainer_token_list:
             raise ValueError(
                 "COACH_TRAINER_TOKENS is empty while trainer routes are enabled; set one or more "
@@ -83,6 +100,21 @@ class Settings(BaseSettings):
     def trainer_token_list(self) -> list[str]:
         """Return the trainer bearer tokens, ignoring blanks."""
         return [t.strip() for t in self.trainer_tokens.split(",") if t.strip()]
+
+    @property
+    def rep_token_map(self) -> dict[str, str]:
+        """Return rep tokens mapped to rep names (from COACH_REP_TOKENS "name:token" pairs)."""
+        if self.rep_tokens is None:
+            return {}
+        pairs: dict[str, str] = {}
+        for part in self.rep_tokens.get_secret_value().split(","):
+            if not part.strip():
+                continue
+            name, sep, token = part.partition(":")
+            if not sep or not name.strip() or not token.strip():
+                raise ValueError("COACH_REP_TOKENS must be comma-separated 'name:token' pairs")
+            pairs[token.strip()] = name.strip()
+        return pairs
 
     @property
     def slack_enabled(self) -> bool:

@@ -17,6 +17,7 @@ from app.text import warm_up_tokenizer
 if TYPE_CHECKING:
     from app.coaching.service import ChatService
     from app.roleplay.service import RoleplayService
+    from app.training.service import TrainingService
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Container:
     # The services, built by build_container once the index is (or is not) loaded.
     chat: ChatService = field(init=False)
     roleplay: RoleplayService = field(init=False)
+    training: TrainingService = field(init=False)
 
     def require_index(self) -> KnowledgeIndex:
         """Return the loaded index, or raise a 503 that says how to build it."""
@@ -90,4 +92,7 @@ def build_container(settings: Settings) -> Container:
 
     container.chat = ChatService(container)
     container.roleplay = RoleplayService(container)
+    from app.training.service import TrainingService
+
+    container.training = TrainingService(container)
     return container

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 
 class CoachError(Exception):
@@ -40,6 +42,22 @@ class UnauthorizedError(CoachError):
     status_code = 401
 
 
+class ForbiddenError(CoachError):
+    """The request is authenticated but not allowed (e.g. a form without its CSRF token)."""
+
+    status_code = 403
+
+
+class SignInRequiredError(CoachError):
+    """A web page needs a signed-in rep or trainer; the browser is sent to `location` to sign in."""
+
+    status_code = 303
+
+    def __init__(self, message: str, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
 class IndexNotReadyError(CoachError):
     """The knowledge index is missing or empty."""
 
@@ -52,12 +70,27 @@ class ConfigError(CoachError):
     status_code = 500
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Map CoachError subclasses to JSON responses with their message as `detail`."""
+HtmlErrorPage = Callable[[Request, CoachError], Response]
 
-    async def handle(_: Request, exc: Exception) -> JSONResponse:
+
+def install_error_handlers(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
+    """Map CoachError subclasses to JSON responses with their message as `detail` (web pages: `html`)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CoachError)
+        if isinstance(exc, SignInRequiredError):
+            return RedirectResponse(exc.location, status_code=303)
+        if html is not None and wants_html(request):
+            return html(request, exc)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(CoachError, handle)
+
+
+def wants_html(request: Request) -> bool:
+    """Return whether a request came from a web page (not the JSON API, Slack or a script)."""
+    path = request.url.path
+    if path.startswith(("/v1/", "/slack/", "/healthz", "/readyz")):
+        return False
+    return "text/html" in request.headers.get("accept", "") or request.headers.get("HX-Request") == "true"

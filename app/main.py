@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from app import __version__
+from app import __version__, web
 from app.api import chat, health, knowledge, roleplay, search, slack, trainer
 from app.config import Settings, get_settings
 from app.container import build_container
@@ -39,8 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Coaching answers, role-play practice and Slack, grounded in your sales standards.",
         lifespan=lifespan,
+        # /docs and /redoc are served from vendored files by the web app (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, html=web.html_error if settings.web else None)
 
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -58,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(trainer.router)
     if settings.slack_enabled:
         app.include_router(slack.router)
+    web.install(app, settings)
     return app

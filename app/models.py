@@ -3,3 +3,4 @@
 from app.coaching import store as _chat  # noqa: F401
 from app.roleplay import store  # noqa: F401
 from app.slack import store as _slack  # noqa: F401
+from app.training import store as _training  # noqa: F401

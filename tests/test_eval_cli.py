@@ -20,7 +20,8 @@ def test_eval_chat_reports_scope_and_citations(settings, tmp_path):
          "scope": "sales", "standards": ["s4.caution.1"], "qtype": "is_it_ok"},
         {"id": "t2", "lang": "en", "text": "How do I reset my VPN password?", "scope": "not_sales",
          "standards": [], "qtype": None},
-        {"id": "t3", "lang": "zh", "text": "年假还剩几天在哪里查？", "scope": "not_sales", "standards": [], "qtype": None},
+        {"id": "t3", "lang": "zh", "text": "年假还剩几天在哪里查？", "scope": "not_sales", "standards": [],
+         "qtype": None},
     ])
     result = CliRunner().invoke(cli, ["eval", "chat", str(chat), "--no-save", "--misses"])
     assert result.exit_code == 0, result.output

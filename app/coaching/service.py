@@ -186,6 +186,18 @@ class ChatService:
         """Record a rep's rating of an answer."""
         self.store.add_feedback(message_id, rating, comment)
 
+    def conversations(self, user: str, channel: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Return a user's past conversations, newest first."""
+        return self.store.conversations(user, channel, limit)
+
+    def transcript(self, conversation_id: str) -> dict[str, Any]:
+        """Return a conversation's messages, answers with their citations and ratings."""
+        return self.store.transcript(conversation_id)
+
+    def stored_answer(self, message_id: str) -> dict[str, Any]:
+        """Return one stored answer (for replaying it, e.g. as a stream)."""
+        return self.store.message(message_id)
+
     def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
         """Return the questions the knowledge base did not serve well."""
         return self.store.unanswered(limit)

@@ -99,6 +99,49 @@ class ChatStore:
                           citations=json.dumps(citations, ensure_ascii=False)))
         return answer_id
 
+    def conversations(self, user: str, channel: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Return a user's conversations, newest first, each with its first question and message count."""
+        with self._db.session() as s:
+            query = select(Conversation).where(Conversation.user == user)
+            if channel is not None:
+                query = query.where(Conversation.channel == channel)
+            rows = list(s.scalars(query.order_by(Conversation.created_at.desc()).limit(limit)))
+            out = []
+            for conv in rows:
+                first = s.scalar(select(Message.content)
+                                 .where(Message.conversation_id == conv.id, Message.role == "user")
+                                 .order_by(Message.seq).limit(1))
+                count = s.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conv.id))
+                out.append({"id": conv.id, "user": conv.user, "channel": conv.channel, "created_at": conv.created_at,
+                            "title": first or "", "messages": count or 0})
+            return out
+
+    def transcript(self, conversation_id: str) -> dict[str, Any]:
+        """Return a conversation's owner and every message in order, answers with citations and ratings."""
+        with self._db.session() as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None:
+                raise NotFoundError(f"Conversation {conversation_id!r} not found; start one with POST /v1/chat")
+            messages = list(s.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                      .order_by(Message.seq)))
+            ratings = {m: r for m, r in s.execute(
+                select(Feedback.message_id, Feedback.rating).join(Message, Message.id == Feedback.message_id)
+                .where(Message.conversation_id == conversation_id).order_by(Feedback.id))}
+            return {"id": conv.id, "user": conv.user, "channel": conv.channel, "messages": [
+                {"id": m.id, "role": m.role, "content": m.content, "language": m.language, "status": m.status,
+                 "citations": json.loads(m.citations or "[]"), "rating": ratings.get(m.id)} for m in messages]}
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """Return one stored answer with its conversation's owner."""
+        with self._db.session() as s:
+            m = s.get(Message, message_id)
+            if m is None or m.role != "assistant":
+                raise NotFoundError(f"Message {message_id!r} not found; use the message_id returned by POST /v1/chat")
+            conv = s.get(Conversation, m.conversation_id)
+            return {"id": m.id, "conversation_id": m.conversation_id, "user": conv.user if conv else None,
+                    "content": m.content, "language": m.language, "status": m.status, "question": m.question,
+                    "citations": json.loads(m.citations or "[]")}
+
     def add_feedback(self, message_id: str, rating: str, comment: str | None) -> None:
         """Attach a rating to an answer."""
         with self._db.session() as s:

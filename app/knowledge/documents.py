@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import CoachError
@@ -27,6 +28,8 @@ LABELS = {
 }
 EDITORIAL_MARKERS = ("〔编者补", "[Editor's completion")
 SKIPPED_FILES = {"README.md"}
+# Questions a trainer linked to an item on the knowledge-gaps page; each becomes one more search hint.
+LEARNED_PHRASES = "learned-phrases.jsonl"
 
 
 class KnowledgeError(CoachError):
@@ -96,7 +99,32 @@ def load_knowledge(folder: Path) -> list[Item]:
         if item.chunk_id in seen:
             raise KnowledgeError(f"{item.source}: id {item.id!r} appears twice in language {item.lang!r}")
         seen.add(item.chunk_id)
-    return items
+    return add_learned_phrases(items, folder / LEARNED_PHRASES)
+
+
+def add_learned_phrases(items: list[Item], path: Path) -> list[Item]:
+    """Append each learned phrase ({"id", "lang", "phrase"} per line) to its item's search hints."""
+    if not path.exists():
+        return items
+    learned: dict[str, list[str]] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            key, phrase = f"{record['id']}@{record['lang']}", " ".join(str(record["phrase"]).split())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KnowledgeError(f"{path.name} line {lineno}: expected {{\"id\", \"lang\", \"phrase\"}}") from exc
+        if phrase and phrase not in learned.setdefault(key, []):
+            learned[key].append(phrase)
+    out = []
+    for item in items:
+        phrases = [p for p in learned.get(item.chunk_id, []) if p not in item.hints]
+        if phrases:
+            joiner = "、" if item.lang == "zh" else ", "
+            item = replace(item, hints=joiner.join([item.hints, *phrases] if item.hints else phrases))
+        out.append(item)
+    return out
 
 
 def parse_standards(path: Path, lang: str) -> list[Item]:
