@@ -150,12 +150,12 @@ def step(
             if revealing or (resolving and spec.kind == "genuine"):
                 objection["status"] = "revealed"
                 result.events.append(f"revealed:{spec.id}")
-                if revealing:
-                    result.situations.append(f"{key}:reveal")
+                # The customer says the real concern out loud, so the scorecard never credits one never voiced.
+                result.situations.append(f"{key}:reveal")
             elif resolving:
                 # Answering a smokescreen at face value does not reach the real concern.
                 result.situations.append("deflect")
-        if objection["status"] == "revealed" and resolving and f"{key}:reveal" not in result.situations:
+        if objection["status"] == "revealed" and resolving and not revealing:
             objection["points"] += min(2, len(resolving))
             if objection["points"] >= level.need:
                 objection["status"] = "resolved"
