@@ -24,25 +24,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _progress(batches: Any, total: int) -> Any:
-    from tqdm import tqdm
-
-    if total == 0:
-        yield from batches
-        return
-    typer.echo(f"embedding {total} new or changed chunks...", err=True)
-    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not sys.stderr.isatty())
-    for batch in batches:
-        yield batch
-        bar.update(len(batch))
-    bar.close()
-
-
 @cli.command()
 def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
 ) -> None:
     """Parse knowledge/, embed what changed and swap in the new index."""
+    from app.knowledge.cache import with_cache
     from app.knowledge.documents import load_knowledge
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
@@ -50,20 +37,21 @@ def ingest(
     from app.roleplay.techniques import Detector
 
     settings = _settings()
+    # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
+    embedder = make_embedder(settings.embedder, settings.embed_threads, lazy=True)
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:
         items = load_knowledge(settings.knowledge_dir)
-        embedder = make_embedder(settings.embedder, settings.embed_threads)
-        report = run_ingest(items, settings.index_dir, embedder, progress=_progress)
-        for label, ids in (("+", report.added), ("~", report.updated), ("-", report.removed)):
-            for cid in ids[:50]:
-                typer.echo(f"  {label} {cid}")
-            if len(ids) > 50:
-                typer.echo(f"  {label} ... and {len(ids) - 50} more")
+        typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
+        report = run_ingest(
+            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
+        )
         typer.echo(report.summary())
     # Embed the role-play exemplars now (cached in the data dir), so the service does not at start-up.
-    detector = Detector(make_embedder(settings.embedder, settings.embed_threads), cache_dir=settings.data_dir / "cache")
+    detector = Detector(with_cache(embedder, settings.cache_dir), cache_dir=settings.cache_dir)
+    if not detector.ready:
+        typer.echo(f"embedding {len(detector.exemplars)} role-play exemplars (once)...", err=True)
     typer.echo(f"role-play detector ready: {len(detector.vectors)} exemplars")
 
 

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         return self.data_dir / "index"
 
     @property
+    def cache_dir(self) -> Path:
+        """Return the folder of embedding caches (kept across index builds)."""
+        return self.data_dir / "cache"
+
+    @property
     def db_url(self) -> str:
         """Return the database URL, defaulting to SQLite in the data dir."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"

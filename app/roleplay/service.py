@@ -32,7 +32,7 @@ class RoleplayService:
         settings = container.settings
         self.database = container.database
         self.scenarios: dict[str, Scenario] = load_scenarios(settings.knowledge_dir / "scenarios")
-        self.detector = Detector(container.embedder, cache_dir=settings.data_dir / "cache")
+        self.detector = Detector(container.embedder, cache_dir=settings.cache_dir)
         self.book = StandardBook(container.index, settings.knowledge_dir)
         if chat_model is None and settings.llm != "none":
             from app.coaching.providers import make_chat_model
