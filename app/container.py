@@ -72,8 +72,8 @@ class Container:
         self.database.close()
 
 
-def build_container(settings: Settings) -> Container:
-    """Load the embedder, the index (if built) and the database."""
+def build_container(settings: Settings, roleplay: bool = True) -> Container:
+    """Load the embedder, the index (if built) and the database; without `roleplay`, skip its detector."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     warm_up_tokenizer()
     container = Container(
@@ -86,5 +86,6 @@ def build_container(settings: Settings) -> Container:
     from app.roleplay.service import RoleplayService
 
     container.chat = ChatService(container)
-    container.roleplay = RoleplayService(container)
+    if roleplay:
+        container.roleplay = RoleplayService(container)
     return container
