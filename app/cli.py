@@ -56,12 +56,12 @@ def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
 ) -> None:
     """Parse knowledge/, embed what changed and swap in the new index."""
-    from app.knowledge.cache import with_cache
+    from app.knowledge.cache import warm, with_cache
     from app.knowledge.documents import load_knowledge
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
     from app.knowledge.index import ingest as run_ingest
-    from app.roleplay.techniques import Detector
+    from app.roleplay.techniques import Detector, load_exemplars
 
     settings = _settings()
     # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
@@ -76,9 +76,10 @@ def ingest(
         )
         typer.echo(report.summary())
     # Embed the role-play exemplars now (cached in the data dir), so the service does not at start-up.
-    detector = Detector(with_cache(embedder, settings.cache_dir), cache_dir=settings.cache_dir)
-    if not detector.ready:
-        typer.echo(f"embedding {len(detector.exemplars)} role-play exemplars (once)...", err=True)
+    exemplars = load_exemplars()
+    warm(embedder, [str(row["text"]) for row in exemplars], settings.cache_dir, "role-play exemplars",
+         progress=sys.stderr.isatty())
+    detector = Detector(with_cache(embedder, settings.cache_dir), exemplars, cache_dir=settings.cache_dir)
     typer.echo(f"role-play detector ready: {len(detector.vectors)} exemplars")
 
 
@@ -88,11 +89,26 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the HTTP service with uvicorn."""
+    settings = _settings()
+    typer.echo(f"warming up: the models ({settings.embedder}), the index and the role-play detector...", err=True)
     import uvicorn
 
+    from app.knowledge.embedder import make_embedder
     from app.main import create_app
+    from app.roleplay.scenarios import load_scenarios
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    # Fail here, in one line, rather than as a traceback from inside uvicorn's start-up; the models stay loaded.
+    load_scenarios(settings.knowledge_dir / "scenarios")
+    make_embedder(settings.embedder, settings.embed_threads)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                typer.secho(f"serving at http://{host}:{port}  (API docs: /docs; Ctrl-C stops)",
+                            fg=typer.colors.GREEN, bold=True, err=True)
+
+    Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")).run()
 
 
 @cli.command()

@@ -6,9 +6,11 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from app.knowledge.embedder import Embedder, FusedEmbedder, parts_of
 
@@ -114,3 +116,22 @@ def with_cache(embedder: Embedder, cache_dir: Path) -> Embedder:
     parts = parts_of(embedder)
     cached: list[Embedder] = [CachedEmbedder(part, cache_dir) for part in parts]
     return cached[0] if len(cached) == 1 else FusedEmbedder(cached)
+
+
+def warm(embedder: Embedder, texts: list[str], cache_dir: Path, desc: str, progress: bool = False) -> None:
+    """Embed whatever of `texts` the cache lacks, one thread per model, with a progress bar when asked."""
+    parts = parts_of(embedder)
+    caches = [EmbeddingCache(cache_dir, part.name) for part in parts]
+    try:
+        known = [cache.get(texts) for cache in caches]
+        missing = [[t for t in dict.fromkeys(texts) if t not in have] for have in known]
+        total = sum(map(len, missing))
+        if total == 0:
+            return
+        with tqdm(total=total, unit="text", desc=desc, disable=not progress, leave=False) as bar:
+            with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="embed") as pool:
+                list(pool.map(lambda n: embed_cached(parts[n], missing[n], caches[n], on_batch=bar.update),
+                              range(len(parts))))
+    finally:
+        for cache in caches:
+            cache.close()
