@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from typing import Any
-
-import httpx
 
 from app.errors import CoachError
 
 READY_TIMEOUT_S = 0.3  # a service on this machine answers /readyz in a few milliseconds
+# Never route loopback calls through a proxy from the environment (and stdlib urllib, not httpx: it imports faster).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServiceError(CoachError):
@@ -20,7 +23,7 @@ class ServiceClient:
 
     def __init__(self, base_url: str, timeout_s: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, trust_env=False)
+        self.timeout_s = timeout_s
 
     @classmethod
     def find(cls, base_url: str, timeout_s: float = 60.0) -> ServiceClient | None:
@@ -28,23 +31,30 @@ class ServiceClient:
         if not base_url:
             return None
         try:
-            ready = httpx.get(f"{base_url.rstrip('/')}/readyz", timeout=READY_TIMEOUT_S, trust_env=False)
-        except httpx.HTTPError:
-            return None
-        if ready.status_code != 200 or ready.headers.get("content-type", "").split(";")[0] != "application/json":
+            with _OPENER.open(f"{base_url.rstrip('/')}/readyz", timeout=READY_TIMEOUT_S) as ready:
+                if ready.status != 200 or ready.headers.get_content_type() != "application/json":
+                    return None
+        except (OSError, ValueError):  # refused, timed out, a 503 (HTTPError is an OSError), a malformed URL
             return None
         return cls(base_url, timeout_s)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.post(path, json=body)
-        if response.status_code >= 400:
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", data=json.dumps(body).encode("utf-8"),
+            headers={"content-type": "application/json"}, method="POST",
+        )
+        try:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
+                result: dict[str, Any] = json.loads(response.read())
+                return result
+        except urllib.error.HTTPError as exc:
             try:
-                detail = response.json().get("detail")
+                detail = json.loads(exc.read()).get("detail")
             except ValueError:
                 detail = None
-            raise ServiceError(f"{self.base_url}{path} answered {response.status_code}: {detail or response.text}")
-        result: dict[str, Any] = response.json()
-        return result
+            raise ServiceError(f"{self.base_url}{path} answered {exc.code}: {detail or exc.reason}") from None
+        except OSError as exc:
+            raise ServiceError(f"the service at {self.base_url} stopped answering: {exc}") from None
 
     def search(self, query: str, k: int = 5, stage: int | None = None) -> list[dict[str, Any]]:
         """Return the hits of POST /v1/search."""
@@ -64,5 +74,4 @@ class ServiceClient:
         return self._post("/v1/chat", body)
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Nothing to release: every call opens and closes its own connection."""

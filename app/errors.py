@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports these errors and should not pay for importing FastAPI
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
 
 class CoachError(Exception):
@@ -54,6 +57,7 @@ class ConfigError(CoachError):
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map CoachError subclasses to JSON responses with their message as `detail`."""
+    from fastapi.responses import JSONResponse
 
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CoachError)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from app.config import ROOT
-from app.roleplay.engine import END_WORDS
 
 # Every label the practice loop prints, in the session's language.
 LABELS = {
@@ -54,6 +53,7 @@ def roleplay(
     """Practise a scenario in the terminal: the coach plays the customer; feedback after each turn."""
     from app.cli import _settings
     from app.container import build_container
+    from app.roleplay.engine import END_WORDS
 
     container = build_container(_settings())
     service = container.roleplay
