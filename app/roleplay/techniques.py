@@ -353,11 +353,6 @@ class Detector:
         _VECTORS[digest] = self._vectors = vectors
 
     @property
-    def ready(self) -> bool:
-        """Return whether the exemplar vectors are loaded (from the cache or a finished embedding)."""
-        return self._vectors is not None
-
-    @property
     def vectors(self) -> np.ndarray:
         """Return the exemplar vectors, waiting for the background embedding if it is still running."""
         if self._vectors is None:
