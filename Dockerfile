@@ -14,10 +14,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, so that editing knowledge/ or app/ does not reinstall them.
-COPY pyproject.toml README.md ./
-COPY app/__init__.py app/__init__.py
-RUN pip install .  && pip uninstall -y sales-coach
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 
+COPY pyproject.toml README.md LICENSE ./
 COPY app app
 COPY knowledge knowledge
 COPY prompts prompts

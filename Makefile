@@ -6,28 +6,44 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-dev ingest lint bench eval clean
+.PHONY: run test install install-dev lock ingest lint bench eval clean
 
 $(BIN)/python:
+	@echo "==> creating the virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# Installs come from the hash-pinned lock files (`make lock` refreshes them), then the project itself.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	@echo "==> installing the locked dependencies (the first time takes a few minutes)"
+	$(BIN)/pip install --progress-bar off --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	@echo "==> installing the locked dependencies and the dev tools (the first time takes a few minutes)"
+	$(BIN)/pip install --progress-bar off --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+# Re-resolve the dependencies in pyproject.toml and pin them with hashes (the optional `st` extra is not locked).
+lock: | $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --upgrade --generate-hashes --strip-extras --no-emit-find-links --no-emit-index-url \
+		--output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --upgrade --generate-hashes --strip-extras --no-emit-find-links --no-emit-index-url \
+		--extra dev --output-file requirements-dev.lock pyproject.toml
+
 ingest: install
 	$(BIN)/coach ingest
 
 run: install
+	@echo "==> the knowledge index (built once; later runs reuse it)"
 	$(BIN)/coach ingest --if-missing
+	@echo "==> starting the service"
 	$(BIN)/coach serve --host $(HOST) --port $(PORT)
 
 test: install-dev

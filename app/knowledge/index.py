@@ -8,7 +8,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,10 @@ from typing import Any
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from tqdm import tqdm
 
 from app.errors import IndexNotReadyError
+from app.knowledge.cache import EmbeddingCache, embed_cached
 from app.knowledge.documents import Item
 from app.knowledge.embedder import ChromaEmbeddingFunction, Embedder, parts_of
 
@@ -26,7 +28,6 @@ POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
 ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
-BATCH = 16  # small enough for a progress bar that moves, large enough to batch well
 
 
 @dataclass
@@ -38,6 +39,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     embedded: int = 0
+    cached: int = 0  # of the embedded chunks, how many every model's cache already had
     build: str | None = None
     seconds: float = 0.0
 
@@ -49,10 +51,11 @@ class IngestReport:
     def summary(self) -> str:
         """Return a one-line description for people."""
         if not self.changed:
-            return f"index up to date: {self.unchanged} chunks unchanged, 0 embedded"
+            return f"index up to date: {self.unchanged} chunks unchanged, 0 embedded ({self.seconds:.1f}s)"
+        cached = f", {self.cached} of them from the cache" if self.cached else ""
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
-            f"unchanged {self.unchanged}; embedded {self.embedded} chunks in {self.seconds:.1f}s"
+            f"unchanged {self.unchanged}; embedded {self.embedded} chunks{cached} in {self.seconds:.1f}s"
         )
 
 
@@ -94,16 +97,6 @@ def _read_anchors(build: Path | None) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def _embed_anchors(items: list[Item], embedder: Embedder) -> dict[str, np.ndarray]:
-    phrases = [anchor_phrases(item) for item in items]
-    flat = embedder.embed_documents([p for group in phrases for p in group])
-    out, start = {}, 0
-    for item, group in zip(items, phrases, strict=True):
-        out[item.chunk_id] = flat[start : start + len(group)]
-        start += len(group)
-    return out
-
-
 def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
     return {
         "id": item.id, "lang": item.lang, "kind": item.kind, "stage": item.stage, "title": item.title,
@@ -141,9 +134,13 @@ def ingest(
     items: list[Item],
     index_dir: Path,
     embedder: Embedder,
-    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    progress: bool = False,
+    cache_dir: Path | None = None,
 ) -> IngestReport:
     """Bring the index in line with `items`, embedding only new or changed chunks.
+
+    With a `cache_dir`, vectors are looked up by (model, text) first, so text embedded once is never
+    embedded again, not even for a fresh index; `progress` shows a bar with rate and ETA on stderr.
 
     The new index is written to a fresh folder and only then named in the pointer file
     (an atomic rename), so an interrupted ingest leaves the served index untouched.
@@ -175,16 +172,39 @@ def ingest(
     old_anchors = _read_anchors(old_build) if old else {}
     anchors = {cid: vec for cid, vec in old_anchors.items() if cid in wanted and cid not in to_embed}
     vectors = {cid: vecs for cid, (_, vecs) in old.items() if cid in wanted and cid not in to_embed}
-    batches = [to_embed[i : i + BATCH] for i in range(0, len(to_embed), BATCH)]
-    for batch in progress(batches, len(to_embed)) if progress else batches:
-        texts = [wanted[cid][0].search_text for cid in batch]
-        per_part = [part.embed_documents(texts) for part in parts]
-        for row, cid in enumerate(batch):
-            vectors[cid] = [embedded[row] for embedded in per_part]
-        anchors.update(_embed_anchors([wanted[cid][0] for cid in batch], parts[0]))
-        report.embedded += len(batch)
     # A build from before anchors existed has none for unchanged chunks.
-    anchors.update(_embed_anchors([wanted[cid][0] for cid in wanted if cid not in anchors], parts[0]))
+    need_anchors = [wanted[cid][0] for cid in wanted if cid not in anchors]
+    texts = [wanted[cid][0].search_text for cid in to_embed]
+    phrases = [anchor_phrases(item) for item in need_anchors]
+    flat_phrases = [p for group in phrases for p in group]
+    total = len(texts) * len(parts) + len(flat_phrases)
+    bar = tqdm(total=total, unit="text", desc="embedding", disable=not progress or total == 0, leave=False)
+    caches = [EmbeddingCache(cache_dir, part.name) if cache_dir is not None else None for part in parts]
+    if all(caches):
+        report.cached = min(len(cache.get(texts)) for cache in caches if cache is not None)
+    try:
+        # One thread per model: each spends its time in native code, so two models use two cores.
+        def run(n: int) -> tuple[np.ndarray, np.ndarray | None]:
+            embedded = embed_cached(parts[n], texts, caches[n], on_batch=bar.update)
+            extra = embed_cached(parts[0], flat_phrases, caches[0], on_batch=bar.update) if n == 0 else None
+            return embedded, extra
+
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="embed") as pool:
+            results = list(pool.map(run, range(len(parts))))
+    finally:
+        bar.close()
+        for cache in caches:
+            if cache is not None:
+                cache.close()
+    for row, cid in enumerate(to_embed):
+        vectors[cid] = [embedded[row] for embedded, _ in results]
+    report.embedded = len(to_embed)
+    flat = results[0][1]
+    start = 0
+    for item, group in zip(need_anchors, phrases, strict=True):
+        assert flat is not None
+        anchors[item.chunk_id] = flat[start : start + len(group)]
+        start += len(group)
 
     builds = index_dir / BUILDS
     builds.mkdir(exist_ok=True)

