@@ -71,8 +71,10 @@ class RubricRow(BaseModel):
     id: str
     title: str
     verdict: Literal["followed", "violated", "missed"]
-    evidence: str
-    turn: int
+    evidence: str = Field(description="The rep's words; empty for a standard kept or missed over the whole session.")
+    turn: int = Field(description="The first turn it happened in; 0 for the whole session.")
+    count: int = Field(default=1, description="How many times it happened (a repeated violation counts each time).")
+    turns: list[int] = Field(default_factory=list, description="Every turn it happened in.")
     note: str
 
 

@@ -16,7 +16,8 @@ DENSE_DEPTH = 60  # how many nearest chunks each dense model contributes to fusi
 MODEL_WEIGHTS: dict[str, float] = {}  # per-model fusion weight; 1.0 unless measured otherwise
 LEXICAL_WEIGHT = 1.0
 # Weight of the learned situation -> standard model among the rankers, chosen by 5-fold cross-validation on the
-# training questions (any of the top 3 right: 0.898 at 0, 0.900 at 0.5, 0.896 at 1, 0.862 at 2).
+# training questions (any of the top 3 right: 0.898 at 0, 0.900 at 0.5, 0.896 at 1, 0.862 at 2); where the model is
+# confident (its first pick right 85% of the time on held-out folds) that pick leads.
 SITUATION_WEIGHT = 0.5
 # The situation model applies to a knowledge base when it knows at least this share of the base's item ids.
 SITUATION_COVERAGE = 0.8
@@ -129,6 +130,13 @@ class Retriever:
         fused = _fuse(signals)
 
         best = sorted(fused, key=lambda item: -fused[item])[:k]
+        if self.situation is not None and self.situation_weight:
+            # A situation the model recognises with confidence (calibrated on held-out folds) leads the ranking.
+            probs = self.situation.scores(features(vectors))[0]
+            j = int(np.argmax(probs))
+            lead = self.situation.labels[j]
+            if probs[j] >= float(self.situation.meta.get("confident", 1.01)) and lead in fused:
+                best = [lead, *[item for item in best if item != lead]][:k]
         hits = []
         for item in best:
             chunk = self.index.get(item, lang)

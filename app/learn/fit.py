@@ -126,19 +126,22 @@ def fit_multilabel(
 def _threshold(probs: np.ndarray, truth: np.ndarray, strict: bool, precision_goal: float) -> float:
     if truth.sum() == 0:
         return 1.01
-    beta2 = 1.0
-    best_t, best_f = 1.01 if strict else 0.5, -1.0  # a violation never reached precisely never fires
+    best_t, best_f = 0.5, -1.0
+    most_precise_t, most_precise = 0.95, -1.0
     for t in np.arange(0.2, 0.96, 0.025):
         on = probs >= t
         tp = float((on & truth).sum())
-        precision = tp / on.sum() if on.sum() else 1.0
+        precision = tp / on.sum() if on.sum() else 0.0
         recall = tp / truth.sum()
+        if precision > most_precise:
+            most_precise_t, most_precise = float(t), precision
         if strict and precision < precision_goal:
             continue
-        f = (1 + beta2) * precision * recall / (beta2 * precision + recall) if precision + recall else 0.0
+        f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         if f > best_f:
             best_t, best_f = float(t), f
-    return best_t
+    # A violation that never reaches the precision asked for gets the most precise threshold there is.
+    return most_precise_t if strict and best_f < 0 else best_t
 
 
 def multilabel_report(oof: np.ndarray, y: Sequence[set[str]], model: LinearModel) -> dict[str, dict[str, float]]:

@@ -42,7 +42,7 @@ def test_full_session_over_http(rp_client):
     assert turn.status_code == 200
     body = turn.json()
     assert set(body) == {"customer", "feedback", "state", "done"}
-    assert {f["id"] for f in body["feedback"]} == {"s4.standard.2", "s4.caution.2"}
+    assert {f["id"] for f in body["feedback"]} >= {"s4.standard.2", "s4.caution.2"}
     assert all(set(f) == {"id", "title", "verdict", "note", "evidence"} for f in body["feedback"])
     card = rp_client.post(f"/v1/roleplay/sessions/{sid}/end")
     assert card.status_code == 200

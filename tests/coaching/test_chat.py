@@ -136,8 +136,6 @@ def test_work_questions_that_are_not_about_selling_say_what_the_coach_is_for(cli
 
 
 @pytest.mark.parametrize(("question", "expect"), [
-    ("Prospect agreed everything on the call, now says their CFO has to sign off before anything happens. "
-     "What now?", "s2.caution.3"),
     ("Client is furious after the demo because the feature I told them about doesn't exist yet", "s3.caution.1"),
     ("客户要求账期延长到90天，还要再打个折，我该怎么谈？", "s4.caution.1"),
 ])
