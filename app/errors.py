@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+import json
+import math
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+# A validation error quotes at most this much of what was sent: enough to recognise it, never the whole body.
+EXCERPT_CHARS = 100
 
 
 class CoachError(Exception):
@@ -52,12 +61,64 @@ class ConfigError(CoachError):
     status_code = 500
 
 
+class PayloadTooLargeError(HTTPException):
+    """The request body is over the limit.
+
+    An HTTPException rather than a CoachError: it is raised while FastAPI reads the body, which passes
+    HTTPExceptions through and turns anything else into a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes; send a shorter message")
+
+
+def error_response(exc: CoachError | HTTPException) -> JSONResponse:
+    """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
+    if isinstance(exc, HTTPException):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+
+def excerpt(value: Any) -> Any:
+    """Return `value` if it is short, plain JSON, else a short string excerpt of it that is safe to encode."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            text = f"<{type(value).__name__}>"
+        if len(text) <= EXCERPT_CHARS and _utf8(text):
+            return value
+    short = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+    # A lone surrogate cannot be encoded as UTF-8: show it escaped rather than fail the whole response.
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map CoachError subclasses to JSON responses with their message as `detail`."""
+    """Map CoachError subclasses to JSON responses with their message as `detail`; keep 422s short and safe."""
 
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CoachError)
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+        return error_response(exc)
+
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{**error, "input": excerpt(error["input"])} if "input" in error else error for error in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     app.add_exception_handler(CoachError, handle)
+    app.add_exception_handler(RequestValidationError, invalid)
