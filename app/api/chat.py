@@ -13,10 +13,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import get_container
+from app.api.strict import StrictJSONRoute
 from app.coaching.service import ChatService
 from app.limits import MessageText
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
 
 
 def get_chat(request: Request) -> ChatService:

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import ContainerDep
+from app.api.strict import StrictJSONRoute
 from app.errors import NotFoundError
 from app.knowledge.index import Chunk
 
-router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"], route_class=StrictJSONRoute)
 
 
 class ItemText(BaseModel):

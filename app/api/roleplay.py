@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from app.api.strict import StrictJSONRoute
 from app.limits import MessageText
 from app.roleplay.service import RoleplayService
 
-router = APIRouter(prefix="/v1/roleplay", tags=["roleplay"])
+router = APIRouter(prefix="/v1/roleplay", tags=["roleplay"], route_class=StrictJSONRoute)
 
 
 def get_roleplay(request: Request) -> RoleplayService:

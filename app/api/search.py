@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.api.deps import RetrieverDep
+from app.api.strict import StrictJSONRoute
 from app.limits import QueryText
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(prefix="/v1", tags=["search"], route_class=StrictJSONRoute)
 
 
 class SearchRequest(BaseModel):

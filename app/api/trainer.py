@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.roleplay import RoleplayDep
+from app.api.strict import StrictJSONRoute
 from app.errors import UnauthorizedError
 
 bearer = HTTPBearer(auto_error=False)
@@ -28,7 +29,8 @@ def require_trainer(
         raise UnauthorizedError("invalid trainer token; use one listed in COACH_TRAINER_TOKENS")
 
 
-router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)])
+router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)],
+                   route_class=StrictJSONRoute)
 RepQuery = Annotated[str | None, Query(max_length=128, description="Only this rep's sessions.")]
 ScenarioQuery = Annotated[str | None, Query(max_length=64, description="Only this scenario's sessions.")]
 

@@ -67,6 +67,20 @@ def test_unverified_requests_get_401_and_do_nothing(slack: SlackClient, fake_sla
     assert fake_slack.posts() == []
 
 
+@pytest.mark.parametrize("timestamp", ["", "abc", "12.5", "-1", "9" * 40])
+def test_a_malformed_timestamp_gets_400_saying_what_slack_sends(slack: SlackClient, fake_slack: FakeSlack,
+                                                                 timestamp: str) -> None:
+    body = json.dumps(event_body(mention("price?"), new_id("Ev"))).encode()
+    headers = {**sign(body), "X-Slack-Request-Timestamp": timestamp}
+    response = slack.post(body, "application/json", headers=headers, signed=False)
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "X-Slack-Request-Timestamp must be the request time in whole seconds since 1970, as Slack sends it"
+    )
+    time.sleep(QUIET_S)
+    assert fake_slack.posts() == []
+
+
 def test_a_signature_inside_the_five_minute_window_is_accepted(slack: SlackClient) -> None:
     body = json.dumps({"challenge": "c", "type": "url_verification"}).encode()
     old = int(time.time()) - 4 * 60
