@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import chat, health, knowledge, roleplay, search, slack, trainer
-from app.api.middleware import BodyLimit
+from app.api.middleware import BodyLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
@@ -43,11 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: every response gets them, errors included
 
     for module in (health, search, knowledge, chat, roleplay):
         app.include_router(module.router)
     if settings.trainer_routes:
         app.include_router(trainer.router)
+        app.include_router(trainer.reports)
     if settings.slack_enabled:
         app.include_router(slack.router)
     return app

@@ -1,4 +1,4 @@
-"""Chat: POST /v1/chat (JSON or server-sent events), feedback, and the unanswered-questions report."""
+"""Chat: POST /v1/chat (JSON or server-sent events) and feedback on answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -100,9 +100,3 @@ def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[s
     """Record 👍/👎 (and an optional comment) on an answer."""
     service.feedback(message_id, body.rating, body.comment)
     return {"status": "recorded"}
-
-
-@router.get("/v1/reports/unanswered")
-def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
-    return {"questions": service.unanswered(limit)}

@@ -1,4 +1,4 @@
-"""Trainer views behind a bearer token: sessions by rep or scenario, CSV export, most-violated standards."""
+"""Trainer views behind a bearer token: sessions, CSV export, most-violated standards, unanswered questions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.chat import ChatDep
 from app.api.roleplay import RoleplayDep
 from app.api.strict import StrictJSONRoute
 from app.errors import UnauthorizedError
@@ -54,3 +55,14 @@ def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: Scenar
 def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
     """Summarise one rep: sessions, average score, the standards most often violated and followed."""
     return service.rep_summary(rep)
+
+
+# Reps' own questions: trainers only, like the session views.
+reports = APIRouter(prefix="/v1/reports", tags=["trainer"], dependencies=[Depends(require_trainer)],
+                    route_class=StrictJSONRoute)
+
+
+@reports.get("/unanswered")
+def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
+    return {"questions": service.unanswered(limit)}

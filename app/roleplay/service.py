@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from app.container import Container
 
 LANGS = ("zh", "en")
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd, @SUM, ...).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Return a CSV cell that a spreadsheet shows as text, never runs: a leading formula sign gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class RoleplayService:
@@ -179,7 +188,7 @@ class RoleplayService:
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row in self.sessions(rep, scenario, limit=10_000):
-            writer.writerow({**row, "violated": " ".join(row["violated"])})
+            writer.writerow({k: _cell(v) for k, v in {**row, "violated": " ".join(row["violated"])}.items()})
         return out.getvalue()
 
     def rep_summary(self, rep: str) -> dict[str, Any]:

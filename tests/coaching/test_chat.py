@@ -101,7 +101,13 @@ def test_streaming_sends_deltas_then_a_final_event(client):
     assert stream_route.text.rstrip().split("\n\n")[-1].startswith("event: done")
 
 
-def test_feedback_and_unanswered_report(client):
+def test_feedback_and_unanswered_report(settings):
+    trainer = settings.model_copy(update={"trainer_routes": True, "trainer_tokens": "t0ken"})
+    with TestClient(create_app(trainer)) as client:
+        _feedback_and_unanswered_report(client)
+
+
+def _feedback_and_unanswered_report(client):
     answered = ask(client, "How do I handle a price objection?")
     off = ask(client, "What's the weather like in Shanghai tomorrow?")
     ask(client, "What's the weather like in Shanghai tomorrow?")
@@ -111,7 +117,8 @@ def test_feedback_and_unanswered_report(client):
     up = client.post(f"/v1/chat/{answered['message_id']}/feedback", json={"rating": "up"})
     assert up.status_code == 200
 
-    report = client.get("/v1/reports/unanswered").json()["questions"]
+    assert client.get("/v1/reports/unanswered").status_code == 401
+    report = client.get("/v1/reports/unanswered", headers={"Authorization": "Bearer t0ken"}).json()["questions"]
     assert report[0]["question"] == "What's the weather like in Shanghai tomorrow?"
     assert report[0]["out_of_scope"] == 2 and report[0]["count"] == 2
     price = next(r for r in report if r["question"] == "How do I handle a price objection?")
