@@ -6,7 +6,11 @@ from pydantic import AfterValidator, Field
 
 MAX_QUERY_CHARS = 2000
 MAX_MESSAGE_CHARS = 4000
-
+# Retrieval (embedding, BM25 tokens) and technique detection read only the start of a text, about this many model
+# tokens' worth (a Chinese character is about one token, an English one about a quarter: 64 Chinese characters or
+# 256 English ones), so that the work per request stays about the same however long the message is. The longest
+# question in evals/ is 187 English characters.
+MAX_ANALYSED_TOKENS = 64
 
 
 def _non_blank(name: str):  # type: ignore[no-untyped-def]

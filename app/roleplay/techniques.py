@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from app.knowledge.embedder import Embedder
+from app.limits import MAX_ANALYSED_TOKENS
+from app.text import analysed_prefix
 
 EXEMPLARS = (Path(__file__).with_name("exemplars.jsonl"), Path(__file__).with_name("exemplars-extra.jsonl"))
 
@@ -386,6 +388,7 @@ class Detector:
         """Detect techniques in several messages with one embedding call (the per-call cost dominates)."""
         exclude = exclude or [None] * len(messages)
         units_per_message = []
+        messages = [analysed_prefix(message, MAX_ANALYSED_TOKENS) for message in messages]
         for message in messages:
             parts = sentences(message)
             units_per_message.append(parts if len(parts) == 1 else [*parts, message])
