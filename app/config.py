@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_rate_limit_per_minute: int = Field(default=10, ge=1)
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
+            return value
+        raise ValueError(
+            "COACH_DATABASE_URL must be a SQLite (sqlite:///path) or PostgreSQL (postgresql://user@host/db) URL"
+        )
+
     @field_validator("embedder")
     @classmethod
     def _known_embedder(cls, value: str) -> str:
@@ -96,8 +105,12 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        """Return the database URL, defaulting to SQLite in the data dir."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"
+        """Return the database URL, defaulting to SQLite in the data dir; postgresql:// means the psycopg driver."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url.removeprefix(plain)
+        return url
 
 
 @lru_cache
