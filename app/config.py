@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Requests per client address per minute on /v1/ routes, counted in the database (all workers); 0 = off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
     # Below this relevance the standards are taken not to cover a question (calibrated in evals/).
     min_relevance: float = 0.28
 
@@ -50,6 +52,8 @@ class Settings(BaseSettings):
     )
     slack_api_url: str = "https://slack.com/api/"
     slack_rate_limit_per_minute: int = Field(default=10, ge=1)
+    # A Slack message or command claimed but not answered within this long (its process died) can be retaken.
+    slack_claim_lease_s: int = Field(default=60, ge=5)
 
     @field_validator("database_url")
     @classmethod

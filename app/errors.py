@@ -49,6 +49,16 @@ class UnauthorizedError(CoachError):
     status_code = 401
 
 
+class RateLimitedError(CoachError):
+    """Too many requests from one client; Retry-After says when to try again."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class IndexNotReadyError(CoachError):
     """The knowledge index is missing or empty."""
 
@@ -76,7 +86,11 @@ def error_response(exc: CoachError | HTTPException) -> JSONResponse:
     """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
     if isinstance(exc, HTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+    headers = None
+    if isinstance(exc, UnauthorizedError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
 

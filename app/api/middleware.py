@@ -1,11 +1,14 @@
-"""ASGI middleware: the request-body limit (enforced on the stream whatever the framing) and security headers."""
+"""ASGI middleware: the body limit (enforced on the stream whatever the framing), security headers, rate limit."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLargeError, error_response
+from app.errors import PayloadTooLargeError, RateLimitedError, error_response
+from app.ratelimit import RateLimiter
 
 
 class BodyLimit:
@@ -88,3 +91,30 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RateLimit:
+    """Answer 429 (with Retry-After) to a client address over its requests per minute on /v1/ routes."""
+
+    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+        self.app = app
+        self.per_minute = per_minute
+        self._limiter: RateLimiter | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self._limiter is None:
+            # The database is opened in the lifespan, after the middleware stack is built.
+            self._limiter = RateLimiter(scope["app"].state.container.database, self.per_minute)
+        client = scope.get("client")
+        wait = await asyncio.to_thread(self._limiter.hit, f"http:{client[0] if client else 'unknown'}")
+        if wait:
+            error = RateLimitedError(
+                f"too many requests: at most {self.per_minute} a minute from one client; retry in {wait} seconds",
+                retry_after=wait,
+            )
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
