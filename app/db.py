@@ -87,5 +87,6 @@ def insert_ignore(session: Session, model: type[Base], **values: Any) -> bool:
         statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
-    result = session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: PostgreSQL drivers report -1 rows for an INSERT ... ON CONFLICT.
+    primary_key = list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    return session.execute(statement.returning(*primary_key)).first() is not None

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import chat, health, knowledge, roleplay, search, slack, trainer
-from app.api.middleware import BodyLimit, RateLimit, SecurityHeaders
+from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoNulInURL)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets them, errors included

@@ -1,4 +1,4 @@
-"""ASGI middleware: the body limit (enforced on the stream whatever the framing), security headers, rate limit."""
+"""ASGI middleware: the body limit (on the stream, whatever the framing), security headers, rate limit, NUL in URLs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLargeError, RateLimitedError, error_response
+from app.errors import BadRequestError, PayloadTooLargeError, RateLimitedError, error_response
 from app.ratelimit import RateLimiter
 
 
@@ -117,4 +117,20 @@ class RateLimit:
             )
             await error_response(error)(scope, receive, send)
             return
+        await self.app(scope, receive, send)
+
+
+class NoNulInURL:
+    """Answer 400 to a URL whose path or query holds a NUL character: PostgreSQL cannot even compare one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query.lower():
+                error = BadRequestError("URLs must not contain NUL characters (%00); remove them")
+                await error_response(error)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
