@@ -82,6 +82,29 @@ class PayloadTooLargeError(HTTPException):
         super().__init__(413, f"request body is larger than {max_bytes} bytes; send a shorter message")
 
 
+# What each error status means, for the OpenAPI document (every one has the body {"detail": "..."}).
+ERROR_MEANINGS = {
+    400: "Malformed request, e.g. a NUL character in the URL",
+    401: "Missing or invalid trainer bearer token",
+    404: "Not found; the detail says where to look",
+    409: "The resource is not in a state that allows this (e.g. the session has ended)",
+    413: "Request body over the size limit",
+    429: "Too many requests from this client; see the Retry-After header",
+    503: "The knowledge index is not built; run `coach ingest`",
+}
+ERROR_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI `responses` declaring these error statuses."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"description": ERROR_MEANINGS[code], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        if code == 429:
+            out[code]["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    return out
+
+
 def error_response(exc: CoachError | HTTPException) -> JSONResponse:
     """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
     if isinstance(exc, HTTPException):

@@ -23,5 +23,9 @@ def _non_blank(name: str):  # type: ignore[no-untyped-def]
 
 
 # Request text: within the limit, not blank, stripped.
-QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS), AfterValidator(_non_blank("query"))]
-MessageText = Annotated[str, Field(max_length=MAX_MESSAGE_CHARS), AfterValidator(_non_blank("message"))]
+# The schema says what the validator enforces: at least one character that is not white space.
+NON_BLANK = {"minLength": 1, "pattern": r"\S"}
+QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS, json_schema_extra=NON_BLANK),
+                      AfterValidator(_non_blank("query"))]
+MessageText = Annotated[str, Field(max_length=MAX_MESSAGE_CHARS, json_schema_extra=NON_BLANK),
+                        AfterValidator(_non_blank("message"))]

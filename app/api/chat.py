@@ -15,9 +15,22 @@ from pydantic import BaseModel, Field
 from app.api.deps import get_container
 from app.api.strict import StrictJSONRoute
 from app.coaching.service import ChatService
+from app.errors import error_responses
 from app.limits import MessageText
 
-router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute, responses=error_responses(400, 413, 429))
+EVENT_STREAM = {
+    "description": "With \"stream\": true: server-sent events, `delta` events with text, then `done`",
+    "content": {"text/event-stream": {"schema": {"type": "string"},
+                                      "example": "event: delta\ndata: {\"text\": \"...\"}\n\n"}},
+}
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events."""
+
+    media_type = "text/event-stream"
+
 
 
 def get_chat(request: Request) -> ChatService:
@@ -77,7 +90,7 @@ async def _stream(result: dict[str, Any]) -> AsyncIterator[str]:
     yield _sse("done", {k: v for k, v in result.items() if k != "answer"})
 
 
-@router.post("/v1/chat", response_model=ChatResponse)
+@router.post("/v1/chat", response_model=ChatResponse, responses={**error_responses(503), 200: EVENT_STREAM})
 async def chat(body: ChatRequest, service: ChatDep) -> Any:
     """Answer a rep's question from the standards; with "stream": true, as server-sent events."""
     result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
@@ -87,7 +100,7 @@ async def chat(body: ChatRequest, service: ChatDep) -> Any:
     return result.public()
 
 
-@router.post("/v1/chat/stream")
+@router.post("/v1/chat/stream", response_class=EventStream, responses={**error_responses(503), 200: EVENT_STREAM})
 async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
     """Answer as server-sent events: `delta` events with text, then `done` with citations and status."""
     result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
@@ -95,7 +108,7 @@ async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/v1/chat/{message_id}/feedback")
+@router.post("/v1/chat/{message_id}/feedback", responses=error_responses(404))
 def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[str, str]:
     """Record 👍/👎 (and an optional comment) on an answer."""
     service.feedback(message_id, body.rating, body.comment)

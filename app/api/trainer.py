@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.api.chat import ChatDep
 from app.api.roleplay import RoleplayDep
 from app.api.strict import StrictJSONRoute
-from app.errors import UnauthorizedError
+from app.errors import UnauthorizedError, error_responses
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -30,8 +30,9 @@ def require_trainer(
         raise UnauthorizedError("invalid trainer token; use one listed in COACH_TRAINER_TOKENS")
 
 
+TRAINER_ERRORS = error_responses(400, 401, 429)
 router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)],
-                   route_class=StrictJSONRoute)
+                   route_class=StrictJSONRoute, responses=TRAINER_ERRORS)
 RepQuery = Annotated[str | None, Query(max_length=128, description="Only this rep's sessions.")]
 ScenarioQuery = Annotated[str | None, Query(max_length=64, description="Only this scenario's sessions.")]
 
@@ -42,16 +43,22 @@ def list_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: Scenario
     return {"sessions": service.sessions(rep, scenario)}
 
 
-@router.get("/sessions.csv", response_class=PlainTextResponse)
-def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> PlainTextResponse:
-    """Export the session list as CSV."""
-    return PlainTextResponse(
+class CSVResponse(PlainTextResponse):
+    """A CSV download."""
+
+    media_type = "text/csv"
+
+
+@router.get("/sessions.csv", response_class=CSVResponse)
+def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> CSVResponse:
+    """Export the session list as CSV (cells that a spreadsheet would run as formulas start with a quote)."""
+    return CSVResponse(
         service.sessions_csv(rep, scenario), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="roleplay-sessions.csv"'},
     )
 
 
-@router.get("/reps/{rep}/summary")
+@router.get("/reps/{rep}/summary", responses=error_responses(404))
 def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
     """Summarise one rep: sessions, average score, the standards most often violated and followed."""
     return service.rep_summary(rep)
@@ -59,7 +66,7 @@ def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
 
 # Reps' own questions: trainers only, like the session views.
 reports = APIRouter(prefix="/v1/reports", tags=["trainer"], dependencies=[Depends(require_trainer)],
-                    route_class=StrictJSONRoute)
+                    route_class=StrictJSONRoute, responses=TRAINER_ERRORS)
 
 
 @reports.get("/unanswered")
