@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import chat, health, knowledge, roleplay, search, slack, trainer
+from app.api import chat, health, knowledge, metrics, roleplay, search, slack, trainer
 from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
@@ -46,9 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(NoNulInURL)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
-    app.add_middleware(SecurityHeaders)  # outermost: every response gets them, errors included
+    app.add_middleware(SecurityHeaders)  # every response gets them, errors included
+    app.state.metrics = metrics.Metrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)  # outermost: times everything
 
-    for module in (health, search, knowledge, chat, roleplay):
+    for module in (health, metrics, search, knowledge, chat, roleplay):
         app.include_router(module.router)
     if settings.trainer_routes:
         app.include_router(trainer.router)
