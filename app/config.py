@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Requests per client address per minute on /v1/ routes, counted in the database (all workers); 0 = off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
     # Below this relevance the standards are taken not to cover a question (calibrated in evals/).
     min_relevance: float = 0.28
 
@@ -60,6 +62,17 @@ class Settings(BaseSettings):
     )
     slack_api_url: str = "https://slack.com/api/"
     slack_rate_limit_per_minute: int = Field(default=10, ge=1)
+    # A Slack message or command claimed but not answered within this long (its process died) can be retaken.
+    slack_claim_lease_s: int = Field(default=60, ge=5)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
+            return value
+        raise ValueError(
+            "COACH_DATABASE_URL must be a SQLite (sqlite:///path) or PostgreSQL (postgresql://user@host/db) URL"
+        )
 
     @field_validator("embedder")
     @classmethod
@@ -135,8 +148,12 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        """Return the database URL, defaulting to SQLite in the data dir."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"
+        """Return the database URL, defaulting to SQLite in the data dir; postgresql:// means the psycopg driver."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'coach.db').as_posix()}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url.removeprefix(plain)
+        return url
 
 
 def describe_error(exc: ValidationError) -> str:

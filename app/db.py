@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -35,6 +40,7 @@ class Database:
         import app.models  # noqa: F401
 
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -52,3 +58,35 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns that newer code declares to tables an older version created (create_all skips those tables)."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in existing:
+                    continue
+                if column.server_default is None and not column.nullable:
+                    raise RuntimeError(f"cannot add {table.name}.{column.name}: it needs a server default")
+                kind = column.type.compile(dialect=engine.dialect)
+                default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
+                null = "" if column.nullable else " NOT NULL"
+                log.info("adding column %s.%s", table.name, column.name)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}{null}'))
+
+
+def insert_ignore(session: Session, model: type[Base], **values: Any) -> bool:
+    """Insert a row unless its key is taken (no error, no wait for a lock); return whether it was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
+    # RETURNING, not rowcount: PostgreSQL drivers report -1 rows for an INSERT ... ON CONFLICT.
+    primary_key = list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    return session.execute(statement.returning(*primary_key)).first() is not None

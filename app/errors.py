@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the CLI imports these errors and should not pay for importing FastAPI
-    from fastapi import FastAPI, Request
-    from fastapi.responses import Response
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse, Response
+
+# A validation error quotes at most this much of what was sent: enough to recognise it, never the whole body.
+EXCERPT_CHARS = 100
 
 
 class CoachError(Exception):
@@ -60,6 +65,16 @@ class SignInRequiredError(CoachError):
         self.location = location
 
 
+class RateLimitedError(CoachError):
+    """Too many requests from one client; Retry-After says when to try again."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class IndexNotReadyError(CoachError):
     """The knowledge index is missing or empty."""
 
@@ -72,11 +87,91 @@ class ConfigError(CoachError):
     status_code = 500
 
 
+class PayloadTooLargeError(HTTPException):
+    """The request body is over the limit.
+
+    An HTTPException rather than a CoachError: it is raised while FastAPI reads the body, which passes
+    HTTPExceptions through and turns anything else into a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes; send a shorter message")
+
+
+# What each error status means, for the OpenAPI document (every one has the body {"detail": "..."}).
+ERROR_MEANINGS = {
+    400: "Malformed request, e.g. a NUL character in the URL",
+    401: "Missing or invalid trainer bearer token",
+    404: "Not found; the detail says where to look",
+    409: "The resource is not in a state that allows this (e.g. the session has ended)",
+    413: "Request body over the size limit",
+    429: "Too many requests from this client; see the Retry-After header",
+    503: "The knowledge index is not built; run `coach ingest`",
+}
+ERROR_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI `responses` declaring these error statuses."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"description": ERROR_MEANINGS[code], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        if code == 429:
+            out[code]["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    return out
+
+
+def error_response(exc: CoachError | HTTPException) -> JSONResponse:
+    """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
+    from fastapi import HTTPException
+    from fastapi.responses import JSONResponse
+
+    if isinstance(exc, HTTPException):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    headers = None
+    if isinstance(exc, UnauthorizedError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+
+def excerpt(value: Any) -> Any:
+    """Return `value` if it is short, plain JSON, else a short string excerpt of it that is safe to encode."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            text = f"<{type(value).__name__}>"
+        if len(text) <= EXCERPT_CHARS and _utf8(text):
+            return value
+    short = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+    # A lone surrogate cannot be encoded as UTF-8: show it escaped rather than fail the whole response.
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 HtmlErrorPage = Callable[["Request", CoachError], "Response"]
 
 
 def install_error_handlers(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
-    """Map CoachError subclasses to JSON responses with their message as `detail` (web pages: `html`)."""
+    """Map CoachError subclasses to JSON responses with their message as `detail` (web pages: `html`); keep 422s
+    short and safe."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
 
     async def handle(request: Request, exc: Exception) -> Response:
@@ -85,15 +180,20 @@ def install_error_handlers(app: FastAPI, html: HtmlErrorPage | None = None) -> N
             return RedirectResponse(exc.location, status_code=303)
         if html is not None and wants_html(request):
             return html(request, exc)
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+        return error_response(exc)
+
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{**error, "input": excerpt(error["input"])} if "input" in error else error for error in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     app.add_exception_handler(CoachError, handle)
+    app.add_exception_handler(RequestValidationError, invalid)
 
 
 def wants_html(request: Request) -> bool:
     """Return whether a request came from a web page (not the JSON API, Slack or a script)."""
     path = request.url.path
-    if path.startswith(("/v1/", "/slack/", "/healthz", "/readyz")):
+    if path.startswith(("/v1/", "/slack/", "/healthz", "/readyz", "/metrics")):
         return False
     return "text/html" in request.headers.get("accept", "") or request.headers.get("HX-Request") == "true"

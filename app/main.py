@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from app import __version__, web
-from app.api import chat, health, knowledge, roleplay, search, slack, trainer
+from app.api import chat, health, knowledge, metrics, roleplay, search, slack, trainer
+from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
@@ -45,20 +45,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app, html=web.html_error if settings.web else None)
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                {"detail": f"request body is larger than {settings.max_body_bytes} bytes; send a shorter message"},
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoNulInURL)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(SecurityHeaders)  # every response gets them, errors included
+    app.state.metrics = metrics.Metrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)  # outermost: times everything
 
-    for module in (health, search, knowledge, chat, roleplay):
+    for module in (health, metrics, search, knowledge, chat, roleplay):
         app.include_router(module.router)
     if settings.trainer_routes:
         app.include_router(trainer.router)
+        app.include_router(trainer.reports)
     if settings.slack_enabled:
         app.include_router(slack.router)
     web.install(app, settings)

@@ -1,5 +1,6 @@
 """Import every module that defines tables, so that Database creates them all."""
 
+from app import ratelimit as _ratelimit  # noqa: F401
 from app.coaching import store as _chat  # noqa: F401
 from app.roleplay import store  # noqa: F401
 from app.slack import store as _slack  # noqa: F401

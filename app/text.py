@@ -80,3 +80,13 @@ def tokenize(text: str) -> list[str]:
         elif run not in EN_STOPWORDS:
             tokens.append(stem(run))
     return tokens
+
+
+def analysed_prefix(text: str, budget: int) -> str:
+    """Return the start of `text` worth about `budget` model tokens: one per CJK character, a quarter per other."""
+    cost = 0.0
+    for i, char in enumerate(text):
+        cost += 1.0 if CJK.match(char) else 0.25
+        if cost > budget:
+            return text[:i]
+    return text

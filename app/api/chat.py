@@ -1,4 +1,4 @@
-"""Chat: POST /v1/chat (JSON or server-sent events), feedback, and the unanswered-questions report."""
+"""Chat: POST /v1/chat (JSON or server-sent events) and feedback on answers."""
 
 from __future__ import annotations
 
@@ -8,15 +8,29 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import get_container
+from app.api.strict import StrictJSONRoute
 from app.coaching.service import ChatService
+from app.errors import error_responses
 from app.limits import MessageText
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute, responses=error_responses(400, 413, 429))
+EVENT_STREAM = {
+    "description": "With \"stream\": true: server-sent events, `delta` events with text, then `done`",
+    "content": {"text/event-stream": {"schema": {"type": "string"},
+                                      "example": "event: delta\ndata: {\"text\": \"...\"}\n\n"}},
+}
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events."""
+
+    media_type = "text/event-stream"
+
 
 
 def get_chat(request: Request) -> ChatService:
@@ -79,7 +93,7 @@ async def _stream(result: dict[str, Any]) -> AsyncIterator[str]:
     yield _sse("done", {k: v for k, v in result.items() if k != "answer"})
 
 
-@router.post("/v1/chat", response_model=ChatResponse)
+@router.post("/v1/chat", response_model=ChatResponse, responses={**error_responses(503), 200: EVENT_STREAM})
 async def chat(body: ChatRequest, service: ChatDep) -> Any:
     """Answer a rep's question from the standards; with "stream": true, as server-sent events."""
     result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
@@ -89,7 +103,7 @@ async def chat(body: ChatRequest, service: ChatDep) -> Any:
     return result.public()
 
 
-@router.post("/v1/chat/stream")
+@router.post("/v1/chat/stream", response_class=EventStream, responses={**error_responses(503), 200: EVENT_STREAM})
 async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
     """Answer as server-sent events: `delta` events with text, then `done` with citations and status."""
     result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
@@ -97,14 +111,8 @@ async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/v1/chat/{message_id}/feedback")
+@router.post("/v1/chat/{message_id}/feedback", responses=error_responses(404))
 def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[str, str]:
     """Record 👍/👎 (and an optional comment) on an answer."""
     service.feedback(message_id, body.rating, body.comment)
     return {"status": "recorded"}
-
-
-@router.get("/v1/reports/unanswered")
-def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """List sales questions the standards did not cover and down-voted answers: gaps to fill in knowledge/."""
-    return {"questions": service.unanswered(limit)}

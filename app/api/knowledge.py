@@ -6,10 +6,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import ContainerDep
-from app.errors import NotFoundError
+from app.api.strict import StrictJSONRoute
+from app.errors import NotFoundError, error_responses
 from app.knowledge.index import Chunk
 
-router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"], route_class=StrictJSONRoute,
+                   responses=error_responses(400, 429, 503))
 
 
 class ItemText(BaseModel):
@@ -64,7 +66,7 @@ def list_items(container: ContainerDep) -> KnowledgeItems:
     return KnowledgeItems(items=[_assemble(grouped[i]) for i in sorted(grouped, key=_order)])
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id}", responses=error_responses(404))
 def get_item(item_id: str, container: ContainerDep) -> KnowledgeItem:
     """Return one item in both languages."""
     chunks = [c for c in container.require_index().chunks if c.id == item_id]

@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from app.api.strict import StrictJSONRoute
+from app.errors import error_responses
 from app.limits import MessageText
 from app.roleplay.service import RoleplayService
 
-router = APIRouter(prefix="/v1/roleplay", tags=["roleplay"])
+router = APIRouter(prefix="/v1/roleplay", tags=["roleplay"], route_class=StrictJSONRoute,
+                   responses=error_responses(400, 429))
 
 
 def get_roleplay(request: Request) -> RoleplayService:
@@ -96,25 +99,25 @@ def list_scenarios(service: RoleplayDep) -> dict[str, list[dict[str, Any]]]:
     return {"scenarios": service.list_scenarios()}
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, responses=error_responses(404, 413))
 def start_session(body: StartRequest, service: RoleplayDep) -> StartResponse:
     """Start a session; the customer speaks first."""
     return StartResponse(**service.start(body.scenario, body.lang, body.difficulty, body.rep))
 
 
-@router.post("/sessions/{session_id}/turns")
+@router.post("/sessions/{session_id}/turns", responses=error_responses(404, 409, 413))
 def play_turn(session_id: str, body: TurnRequest, service: RoleplayDep) -> TurnResponse:
     """Send the rep's message; get the customer's reply and feedback tied to the standards."""
     return TurnResponse(**service.turn(session_id, body.message))
 
 
-@router.post("/sessions/{session_id}/end")
+@router.post("/sessions/{session_id}/end", responses=error_responses(404, 409))
 def end_session(session_id: str, service: RoleplayDep) -> Scorecard:
     """End the session and return the scorecard (repeat calls return the same scorecard)."""
     return Scorecard(**service.end(session_id))
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", responses=error_responses(404))
 def get_session(session_id: str, service: RoleplayDep) -> dict[str, Any]:
     """Return the transcript, per-turn feedback, state and scorecard."""
     return service.get(session_id)

@@ -8,9 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.api.deps import RetrieverDep
+from app.api.strict import StrictJSONRoute
+from app.errors import error_responses
 from app.limits import QueryText
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(prefix="/v1", tags=["search"], route_class=StrictJSONRoute,
+                   responses=error_responses(400, 413, 429, 503))
 
 
 class SearchRequest(BaseModel):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 
 from app.container import Container
+from app.errors import BadRequestError
 
 if TYPE_CHECKING:
     from app.slack.bot import SlackBot
@@ -26,5 +27,11 @@ def build_slack(container: Container) -> SlackBot | None:
 @router.post("/slack/events", include_in_schema=False)
 async def slack_events(request: Request) -> Response:
     """Verify the Slack signature and dispatch the request; Bolt acknowledges within Slack's 3 seconds."""
+    timestamp = request.headers.get("x-slack-request-timestamp")
+    # Bolt turns the header into an int unchecked: anything but whole seconds would be a 500.
+    if timestamp is not None and not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise BadRequestError(
+            "X-Slack-Request-Timestamp must be the request time in whole seconds since 1970, as Slack sends it"
+        )
     bot: SlackBot = request.app.state.slack
     return await bot.handle(request)

@@ -1,4 +1,4 @@
-"""Trainer views behind a bearer token: sessions by rep or scenario, CSV export, most-violated standards."""
+"""Trainer views behind a bearer token: sessions, CSV export, most-violated standards, unanswered questions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.chat import ChatDep
 from app.api.roleplay import RoleplayDep
-from app.errors import UnauthorizedError
+from app.api.strict import StrictJSONRoute
+from app.errors import UnauthorizedError, error_responses
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -28,7 +30,9 @@ def require_trainer(
         raise UnauthorizedError("invalid trainer token; use one listed in COACH_TRAINER_TOKENS")
 
 
-router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)])
+TRAINER_ERRORS = error_responses(400, 401, 429)
+router = APIRouter(prefix="/v1/trainer", tags=["trainer"], dependencies=[Depends(require_trainer)],
+                   route_class=StrictJSONRoute, responses=TRAINER_ERRORS)
 RepQuery = Annotated[str | None, Query(max_length=128, description="Only this rep's sessions.")]
 ScenarioQuery = Annotated[str | None, Query(max_length=64, description="Only this scenario's sessions.")]
 
@@ -39,16 +43,33 @@ def list_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: Scenario
     return {"sessions": service.sessions(rep, scenario)}
 
 
-@router.get("/sessions.csv", response_class=PlainTextResponse)
-def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> PlainTextResponse:
-    """Export the session list as CSV."""
-    return PlainTextResponse(
+class CSVResponse(PlainTextResponse):
+    """A CSV download."""
+
+    media_type = "text/csv"
+
+
+@router.get("/sessions.csv", response_class=CSVResponse)
+def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> CSVResponse:
+    """Export the session list as CSV (cells that a spreadsheet would run as formulas start with a quote)."""
+    return CSVResponse(
         service.sessions_csv(rep, scenario), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="roleplay-sessions.csv"'},
     )
 
 
-@router.get("/reps/{rep}/summary")
+@router.get("/reps/{rep}/summary", responses=error_responses(404))
 def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
     """Summarise one rep: sessions, average score, the standards most often violated and followed."""
     return service.rep_summary(rep)
+
+
+# Reps' own questions: trainers only, like the session views.
+reports = APIRouter(prefix="/v1/reports", tags=["trainer"], dependencies=[Depends(require_trainer)],
+                    route_class=StrictJSONRoute, responses=TRAINER_ERRORS)
+
+
+@reports.get("/unanswered")
+def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
+    return {"questions": service.unanswered(limit)}

@@ -15,7 +15,8 @@ from app.coaching.providers import make_chat_model
 from app.coaching.store import ChatStore, Turn
 from app.coaching.understanding import Reading, Understanding
 from app.knowledge.retriever import Hit
-from app.text import detect_language
+from app.limits import MAX_ANALYSED_TOKENS
+from app.text import analysed_prefix, detect_language
 
 if TYPE_CHECKING:
     from app.container import Container
@@ -180,6 +181,8 @@ class ChatService:
         if previous is None:
             return text
         short = len(text.split()) <= 10 if detect_language(text) == "en" else len(text) <= 20
+        # Only the start of a query is analysed: keep the previous question short so the follow-up is not cut off.
+        previous = analysed_prefix(previous, MAX_ANALYSED_TOKENS // 2)
         return f"{previous}\n{text}" if short or FOLLOW_UP.search(text) else text
 
     def feedback(self, message_id: str, rating: str, comment: str | None = None) -> None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Database, utcnow
+from app.db import Base, Database, insert_ignore, utcnow
 from app.errors import NotFoundError
 
 
@@ -30,6 +30,8 @@ class Message(Base):
     """One turn: the rep's question or the coach's answer."""
 
     __tablename__ = "messages"
+    # seq is allocated under the conversation's row lock; this catches any writer that does not take it.
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -86,9 +88,12 @@ class ChatStore:
         """Store a question and its answer; return the answer's message id."""
         answer_id = "msg_" + uuid.uuid4().hex[:20]
         with self._db.session() as s:
-            if s.get(Conversation, conversation_id) is None:
-                s.add(Conversation(id=conversation_id, channel=channel, user=user))
-                s.flush()
+            # Two first messages on a new conversation may race: the insert is a no-op for the second one.
+            insert_ignore(s, Conversation, id=conversation_id, channel=channel, user=user)
+            # A write to the conversation row locks it (PostgreSQL: the row; SQLite: the database) until commit, so
+            # concurrent answers allocate their seq one after the other.
+            s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                      .values(channel=Conversation.channel))
             seq = s.scalar(
                 select(func.coalesce(func.max(Message.seq), 0)).where(Message.conversation_id == conversation_id)
             ) or 0

@@ -10,7 +10,8 @@ from rank_bm25 import BM25Okapi
 
 from app.knowledge.index import Chunk, KnowledgeIndex
 from app.learn.linear import LinearModel, features
-from app.text import add_words, detect_language, tokenize
+from app.limits import MAX_ANALYSED_TOKENS
+from app.text import add_words, analysed_prefix, detect_language, tokenize
 
 DENSE_DEPTH = 60  # how many nearest chunks each dense model contributes to fusion
 MODEL_WEIGHTS: dict[str, float] = {}  # per-model fusion weight; 1.0 unless measured otherwise
@@ -78,8 +79,8 @@ class Retriever:
         return self.search_vectors(query, self.embed(query), k=k, stage=stage, kind=kind, lang=lang)
 
     def embed(self, query: str) -> list[np.ndarray]:
-        """Embed a query with every model (one after the other: running them concurrently measured no faster)."""
-        return [part.embed_query(query) for part in self.index.parts]
+        """Embed the start of a query with every model (one after the other: measured no slower)."""
+        return [part.embed_query(analysed_prefix(query, MAX_ANALYSED_TOKENS)) for part in self.index.parts]
 
     def search_vectors(
         self,
@@ -112,7 +113,7 @@ class Retriever:
                 cosine = dict(per_item)
             signals.append((weight, per_item))
 
-        tokens = tokenize(query)
+        tokens = tokenize(analysed_prefix(query, MAX_ANALYSED_TOKENS))
         if tokens and self._bm25 is not None:
             scores = self._bm25.get_scores(tokens)
             lexical: dict[str, float] = {}
@@ -135,7 +136,7 @@ class Retriever:
             probs = self.situation.scores(features(vectors))[0]
             j = int(np.argmax(probs))
             lead = self.situation.labels[j]
-            if probs[j] >= float(self.situation.meta.get("confident", 1.01)) and lead in fused:
+            if probs[j] >= float(str(self.situation.meta.get("confident", 1.01))) and lead in fused:
                 best = [lead, *[item for item in best if item != lead]][:k]
         hits = []
         for item in best:

@@ -8,9 +8,11 @@ import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from app.db import utcnow
 from app.errors import BadRequestError, ConflictError, NotFoundError
 from app.roleplay import engine
 from app.roleplay.scenarios import DIFFICULTIES, Scenario, load_scenarios
@@ -23,6 +25,20 @@ if TYPE_CHECKING:
     from app.container import Container
 
 LANGS = ("zh", "en")
+END_ATTEMPTS = 5
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd, @SUM, ...).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Return a CSV cell that a spreadsheet shows as text, never runs: a leading formula sign gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Stale(Exception):
+    """The session changed (a turn, or the end) between reading it and writing the next state."""
 
 
 class RoleplayService:
@@ -87,10 +103,7 @@ class RoleplayService:
         """Play one rep message: detect techniques, update the state, reply as the customer, give feedback."""
         row, turns = self._load(session_id)
         if row.status == "ended":
-            raise ConflictError(
-                f"Session {session_id!r} has ended; read its scorecard with GET /v1/roleplay/sessions/{session_id} "
-                "or start a new one with POST /v1/roleplay/sessions"
-            )
+            raise ConflictError(self._ended(session_id))
         spec = self._scenario(row.scenario)
         message = message.strip()
         analysis = self.detector.analyse(message)
@@ -106,39 +119,58 @@ class RoleplayService:
                                  spec)
         done = state["outcome"] is not None
         n = len(turns) + 1
-        card = None
+        ended: dict[str, Any] = {}
         if done:
             past = [{"n": t.n, "rep": t.rep, "feedback": t.feedback} for t in turns]
             card = scorecard(spec, state, [*past, {"n": n, "rep": message, "feedback": feedback}], row.lang, self.book)
+            ended = {"status": "ended", "outcome": state["outcome"], "scorecard": card, "score": card["score"]}
         try:
             with self.database.session() as db:
+                if not self._advance(db, row, state=state, **ended):
+                    raise _Stale
                 db.add(RoleplayTurn(session_id=session_id, n=n, rep=message, customer=customer, voice=voice,
                                     feedback=feedback, state=state))
-                live = db.get(RoleplaySession, session_id)
-                assert live is not None
-                live.state = state
-                if done and card is not None:
-                    live.status, live.outcome, live.scorecard = "ended", state["outcome"], card
-                    live.score = card["score"]
-        except IntegrityError as exc:
+        except (_Stale, IntegrityError) as exc:
+            if self._load(session_id)[0].status == "ended":
+                raise ConflictError(self._ended(session_id)) from exc
             raise ConflictError(
                 f"Another turn on session {session_id!r} was saved at the same time; resend your message"
             ) from exc
         return {"customer": customer, "feedback": feedback, "state": engine.public_state(spec, state), "done": done}
 
     def end(self, session_id: str) -> dict[str, Any]:
-        """End the session (if still active) and return its scorecard."""
-        row, turns = self._load(session_id)
-        if row.status == "ended" and row.scorecard is not None:
-            return row.scorecard
-        spec = self._scenario(row.scenario)
-        past = [{"n": t.n, "rep": t.rep, "feedback": t.feedback} for t in turns]
-        card = scorecard(spec, row.state, past, row.lang, self.book)
-        with self.database.session() as db:
-            live = db.get(RoleplaySession, session_id)
-            assert live is not None
-            live.status, live.outcome, live.scorecard, live.score = "ended", row.state["outcome"], card, card["score"]
-        return card
+        """End the session (if still active) and return its scorecard, which covers every turn saved before it."""
+        for _ in range(END_ATTEMPTS):
+            row, turns = self._load(session_id)
+            if row.status == "ended" and row.scorecard is not None:
+                return row.scorecard
+            spec = self._scenario(row.scenario)
+            past = [{"n": t.n, "rep": t.rep, "feedback": t.feedback} for t in turns]
+            card = scorecard(spec, row.state, past, row.lang, self.book)
+            with self.database.session() as db:
+                if self._advance(db, row, status="ended", outcome=row.state["outcome"], scorecard=card,
+                                 score=card["score"]):
+                    return card
+            # A turn was saved since we read the session: score again with it.
+        raise ConflictError(f"Session {session_id!r} is busy with turns; end it again in a moment")
+
+    @staticmethod
+    def _advance(db: Session, row: RoleplaySession, **values: Any) -> bool:
+        """Write `values` only if the session is still active at the version read; return whether it was."""
+        result = db.execute(
+            update(RoleplaySession)
+            .where(RoleplaySession.id == row.id, RoleplaySession.status == "active",
+                   RoleplaySession.version == row.version)
+            .values(version=row.version + 1, updated_at=utcnow(), **values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _ended(session_id: str) -> str:
+        return (
+            f"Session {session_id!r} has ended; read its scorecard with GET /v1/roleplay/sessions/{session_id} "
+            "or start a new one with POST /v1/roleplay/sessions"
+        )
 
     def get(self, session_id: str) -> dict[str, Any]:
         """Return the session: transcript with per-turn feedback, state and scorecard (once ended)."""
@@ -182,7 +214,7 @@ class RoleplayService:
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row in self.sessions(rep, scenario, limit=10_000):
-            writer.writerow({**row, "violated": " ".join(row["violated"])})
+            writer.writerow({k: _cell(v) for k, v in {**row, "violated": " ".join(row["violated"])}.items()})
         return out.getvalue()
 
     def rep_summary(self, rep: str) -> dict[str, Any]:

@@ -27,6 +27,9 @@ class RoleplaySession(Base):
     opening: Mapped[str] = mapped_column(Text)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     scorecard: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Bumped by every turn and by the end: each writes only if the version it read is still current, so a turn
+    # and the end (or two turns) cannot both apply to the same state, whichever process runs them.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

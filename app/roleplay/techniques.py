@@ -21,6 +21,8 @@ import numpy as np
 
 from app.knowledge.embedder import Embedder
 from app.learn.linear import embed_features, load_for
+from app.limits import MAX_ANALYSED_TOKENS
+from app.text import analysed_prefix
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +296,7 @@ SUBSTANTIVE_EN, SUBSTANTIVE_ZH = 40, 15
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # How sure the fact model must be that a clause asks for a fact: less for a clause that is a question.
 FACT_FLOOR, FACT_FLOOR_QUESTION = 0.5, 0.3
+MAX_CLAUSES = 12
 KINDS = ("normal", "filler", "greeting", "repeat_request", "meta")
 
 
@@ -404,7 +407,9 @@ class Detector:
 
     def analyse_many(self, messages: list[str]) -> list[Analysis]:
         """Analyse several messages; every clause and every whole message is embedded in one call."""
-        units = [sentences(m) for m in messages]
+        # Bounded work per message however long it is: at most MAX_CLAUSES clauses, each read to a bounded prefix.
+        units = [[analysed_prefix(c, MAX_ANALYSED_TOKENS) for c in sentences(m)[:MAX_CLAUSES]] for m in messages]
+        messages = [analysed_prefix(m, MAX_ANALYSED_TOKENS) for m in messages]
         flat = [u for parts in units for u in parts]
         needs_vectors = any(m is not None for m in (self.techniques, self.facts, self.kinds))
         vectors = embed_features(self.embedder, flat + messages) if needs_vectors and flat else None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import re
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -23,9 +26,9 @@ from starlette.responses import Response
 
 from app.errors import ConflictError, NotFoundError
 from app.limits import MAX_MESSAGE_CHARS
+from app.ratelimit import RateLimiter
 from app.roleplay.engine import END_WORDS
 from app.slack import format as fmt
-from app.slack.ratelimit import RateLimiter
 from app.slack.store import SlackStore, ThreadInfo, thread_key
 from app.text import detect_language
 
@@ -41,6 +44,9 @@ DIFFICULTY_WORDS = {"easy", "normal", "hard"}
 HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
 PRUNE_EVERY_S = 3600.0
 DRAIN_TIMEOUT_S = 10.0
+# One turn at a time per role-play session, across processes: a turn (LLM voice included) takes well under this.
+TURN_LOCK_LEASE = timedelta(seconds=120)
+LOCK_POLL_S = 0.05
 
 
 def _post_args() -> dict[str, Any]:
@@ -56,7 +62,9 @@ class SlackBot:
         assert settings.slack_signing_secret is not None and settings.slack_bot_token is not None
         self.container = container
         self.store = SlackStore(container.database)
-        self.limiter = RateLimiter(settings.slack_rate_limit_per_minute)
+        self.limiter = RateLimiter(container.database, settings.slack_rate_limit_per_minute)
+        self.lease = timedelta(seconds=settings.slack_claim_lease_s)
+        self.holder = uuid.uuid4().hex[:16]  # this process, in lock holders' names
         self.app = AsyncApp(
             token=settings.slack_bot_token.get_secret_value(),
             signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -70,7 +78,6 @@ class SlackBot:
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.handler = AsyncSlackRequestHandler(self.app)
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._turn_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_prune = 0.0
         self._register()
 
@@ -97,16 +104,24 @@ class SlackBot:
             try:
                 await work(**kwargs)
             except Exception:
+                # The claims stay open: once their lease runs out, Slack's retry can do the work.
                 log.exception("Slack handler %s failed", work.__name__)
+            else:
+                context = kwargs.get("context")
+                claims = list(context.get("claims", [])) if context is not None else []
+                await asyncio.to_thread(self.store.complete, claims)
             finally:
                 if task is not None:
                     self._inflight.discard(task)
 
         return listener
 
-    async def _claim(self, key: str) -> bool:
-        """Claim a unit of work in the database; False means another delivery already took it."""
-        claimed = await asyncio.to_thread(self.store.claim, key)
+    async def _claim(self, key: str, context: Any) -> bool:
+        """Claim a unit of work in the database; False means another delivery took it (done, or leased)."""
+        claimed = await asyncio.to_thread(self.store.claim, key, self.lease)
+        if claimed:
+            # Marked done by the listener once the work is delivered (see _track).
+            context.setdefault("claims", []).append(key)
         now = time.monotonic()
         if claimed and now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
@@ -123,12 +138,19 @@ class SlackBot:
 
     async def _deduplicate(self, req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
                            ) -> BoltResponse | None:
-        """Acknowledge an event already claimed (a retry, even after a restart) without processing it again."""
+        """Acknowledge an event or command already claimed (a retry or a replay, even after a restart) and stop."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await self._claim(f"event:{event_id}"):
+        if event_id and not await self._claim(f"event:{event_id}", req.context):
             retry = req.headers.get("x-slack-retry-num", ["0"])[0]
             log.info("Slack event %s already handled; acknowledging retry %s without reprocessing", event_id, retry)
             return BoltResponse(status=200, body="")
+        if body.get("command"):
+            # Slack never resends a command, so an identical signed body (trigger_id included) inside the
+            # five-minute signature window is a replay or a double delivery: answer it once.
+            digest = hashlib.sha256(req.raw_body.encode("utf-8")).hexdigest()
+            if not await self._claim(f"command:{digest}", req.context):
+                log.info("identical /coach command already handled; acknowledging without reprocessing")
+                return BoltResponse(status=200, body="")
         await next()
         return None
 
@@ -166,7 +188,7 @@ class SlackBot:
         else:
             return
         # An app_mention and a message event describe the same message: whichever arrives first answers.
-        if not await self._claim(f"message:{team}:{channel}:{ts}"):
+        if not await self._claim(f"message:{team}:{channel}:{ts}", context):
             return
         if action == "turn":
             assert thread is not None
@@ -178,7 +200,7 @@ class SlackBot:
                    thread_ts: str) -> None:
         """Answer a question in its thread; the thread is the conversation."""
         lang = detect_language(question)
-        problem = self._check_question(team, user, question, lang)
+        problem = await self._check_question(team, user, question, lang)
         if problem:
             await self._ephemeral(client, channel, user, problem, thread_ts)
             return
@@ -193,13 +215,13 @@ class SlackBot:
             return
         await self._post(client, channel, thread_ts, fmt.answer_message(result))
 
-    def _check_question(self, team: str, user: str, question: str, lang: str) -> str | None:
+    async def _check_question(self, team: str, user: str, question: str, lang: str) -> str | None:
         """Return why a question cannot be asked now (empty, too long, rate limited), or None."""
         if not question:
             return fmt.t(lang, "empty")
         if len(question) > MAX_MESSAGE_CHARS:
             return fmt.t(lang, "too_long", limit=MAX_MESSAGE_CHARS)
-        wait = self.limiter.hit(f"{team}:{user}")
+        wait = await asyncio.to_thread(self.limiter.hit, f"slack:{team}:{user}")
         if wait:
             return fmt.t(lang, "rate_limited", limit=self.limiter.per_minute, wait=wait)
         return None
@@ -207,7 +229,7 @@ class SlackBot:
     # -- slash command ---------------------------------------------------------------------------------------
 
     async def _on_command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any],
-                          respond: Callable[..., Awaitable[Any]], client: AsyncWebClient) -> None:
+                          respond: Callable[..., Awaitable[Any]], client: AsyncWebClient, context: Any) -> None:
         text = fmt.plain_from_slack(command.get("text") or "")
         verb, _, rest = text.partition(" ")
         team, user, channel = command.get("team_id", ""), command.get("user_id", ""), command.get("channel_id", "")
@@ -218,7 +240,7 @@ class SlackBot:
             await self._start_roleplay(ack, respond, client, team, user, channel, rest.split(), verb)
         else:
             lang = detect_language(text)
-            problem = self._check_question(team, user, text, lang)
+            problem = await self._check_question(team, user, text, lang)
             if problem:
                 await ack(text=problem, response_type="ephemeral")
                 return
@@ -275,7 +297,7 @@ class SlackBot:
         roleplay = self.container.roleplay
         if not text:
             return
-        async with self._turn_locks[thread.session_id]:
+        async with self._session_lock(thread.session_id):
             try:
                 if text.strip().lower().rstrip(".!。！") in END_WORDS:
                     card = await asyncio.to_thread(roleplay.end, thread.session_id)
@@ -293,6 +315,20 @@ class SlackBot:
             if reply.get("done"):
                 card = await asyncio.to_thread(roleplay.end, thread.session_id)
                 await self._post(client, channel, thread_ts, fmt.scorecard_message(card, lang))
+
+    @asynccontextmanager
+    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
+        """Hold the session's lock in the database (one turn at a time across processes), waiting for it."""
+        key, holder = f"roleplay:{session_id}", f"{self.holder}:{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + TURN_LOCK_LEASE.total_seconds() + 5
+        while not await asyncio.to_thread(self.store.lock, key, holder, TURN_LOCK_LEASE):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"role-play session {session_id} stayed locked")
+            await asyncio.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.store.unlock, key, holder)
 
     # -- feedback buttons ------------------------------------------------------------------------------------
 

@@ -143,7 +143,8 @@ def plain_from_slack(text: str, bot_user_id: str | None = None) -> str:
         return label or target
 
     text = _SLACK_TOKEN.sub(unwrap, text)
-    return html.unescape(text).strip()
+    # A NUL cannot be stored in PostgreSQL text and never matters in a question.
+    return html.unescape(text).replace("\x00", "").strip()
 
 
 def to_mrkdwn(markdown: str) -> str:

@@ -1,27 +1,43 @@
-"""Slack bookkeeping: delivered-event claims (deduplication across retries and restarts) and thread ownership."""
+"""Slack bookkeeping in the database: claims on deliveries (leased until answered), locks, thread ownership."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, String, delete
+from sqlalchemy import Boolean, DateTime, String, delete, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Database, utcnow
+from app.db import Base, Database, insert_ignore, utcnow
 
 # Slack retries a delivery three times within about an hour; a day of claims is plenty.
 CLAIM_TTL = timedelta(days=1)
 
 
 class SlackClaim(Base):
-    """A unit of Slack work already taken: `event:<event_id>` or `message:<team>:<channel>:<ts>`."""
+    """A unit of Slack work taken: `event:<event_id>`, `message:<team>:<channel>:<ts>` or `command:<sha256>`.
+
+    A claim is leased: until it is marked done, a claim whose lease ran out (its process died after the ack) can
+    be taken again by a retry. Claims written before leases existed count as done.
+    """
 
     __tablename__ = "slack_claims"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
+
+
+class SlackLock(Base):
+    """A lock held by one process for a while, e.g. on a role-play session while its turn is played."""
+
+    __tablename__ = "slack_locks"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SlackThread(Base):
@@ -61,14 +77,41 @@ class SlackStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def claim(self, key: str) -> bool:
-        """Record `key` as taken; return False when it already was (the unique key decides between racers)."""
-        try:
+    def claim(self, key: str, lease: timedelta = timedelta(seconds=60), now: datetime | None = None) -> bool:
+        """Take `key` for `lease`; False when it is done or another holder's lease still runs (one racer wins)."""
+        now = now or utcnow()
+        with self.database.session() as db:
+            if insert_ignore(db, SlackClaim, key=key, created_at=now, lease_until=now + lease, done=False):
+                return True
+            retaken = db.execute(
+                update(SlackClaim)
+                .where(SlackClaim.key == key, SlackClaim.done.is_(False), SlackClaim.lease_until < now)
+                .values(lease_until=now + lease)
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(retaken)
+
+    def complete(self, keys: list[str]) -> None:
+        """Mark claims done: the work is delivered and must never be redone."""
+        if keys:
             with self.database.session() as db:
-                db.add(SlackClaim(key=key))
-        except IntegrityError:
-            return False
-        return True
+                db.execute(update(SlackClaim).where(SlackClaim.key.in_(keys)).values(done=True))
+
+    def lock(self, key: str, holder: str, lease: timedelta, now: datetime | None = None) -> bool:
+        """Take the lock `key` for `lease` unless another holder has it and its lease still runs."""
+        now = now or utcnow()
+        with self.database.session() as db:
+            if insert_ignore(db, SlackLock, key=key, holder=holder, expires_at=now + lease):
+                return True
+            taken = db.execute(
+                update(SlackLock).where(SlackLock.key == key, SlackLock.expires_at < now)
+                .values(holder=holder, expires_at=now + lease)
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(taken)
+
+    def unlock(self, key: str, holder: str) -> None:
+        """Release the lock if `holder` still has it."""
+        with self.database.session() as db:
+            db.execute(delete(SlackLock).where(SlackLock.key == key, SlackLock.holder == holder))
 
     def prune(self, now: datetime | None = None) -> int:
         """Forget claims older than CLAIM_TTL and return how many were removed."""

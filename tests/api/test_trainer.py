@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +31,8 @@ def trainer_client(tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.mark.parametrize("path", ["/v1/trainer/sessions", "/v1/trainer/sessions.csv", "/v1/trainer/reps/amy/summary"])
+@pytest.mark.parametrize("path", ["/v1/trainer/sessions", "/v1/trainer/sessions.csv", "/v1/trainer/reps/amy/summary",
+                                  "/v1/reports/unanswered"])
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
 def test_trainer_routes_need_a_valid_bearer_token(trainer_client, path, headers):
     response = trainer_client.get(path, headers=headers)
@@ -66,6 +69,24 @@ def test_rep_summary_lists_most_violated_standards(trainer_client):
 def test_trainer_routes_are_absent_when_disabled(tmp_path):
     with TestClient(create_app(roleplay_settings(tmp_path / "data"))) as client:
         assert client.get("/v1/trainer/sessions", headers=AUTH).status_code == 404
+        assert client.get("/v1/reports/unanswered", headers=AUTH).status_code == 404
+
+
+def test_unanswered_report_needs_the_trainer_token(trainer_client):
+    response = trainer_client.get("/v1/reports/unanswered")
+    assert response.status_code == 401
+    assert response.json()["detail"] == (
+        "trainer routes need 'Authorization: Bearer <token>' with a COACH_TRAINER_TOKENS token"
+    )
+    assert trainer_client.get("/v1/reports/unanswered", headers=AUTH).json() == {"questions": []}
+
+
+@pytest.mark.parametrize("rep", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(A1)"])
+def test_csv_cells_that_would_run_as_formulas_are_quoted(trainer_client, rep):
+    trainer_client.post("/v1/roleplay/sessions", json={"scenario": "price-objection", "lang": "en", "rep": rep})
+    response = trainer_client.get("/v1/trainer/sessions.csv", params={"rep": rep}, headers=AUTH)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["rep"] for row in rows] == ["'" + rep]
 
 
 @pytest.mark.parametrize("tokens", ["", "  ", " , "])

@@ -101,7 +101,13 @@ def test_streaming_sends_deltas_then_a_final_event(client):
     assert stream_route.text.rstrip().split("\n\n")[-1].startswith("event: done")
 
 
-def test_feedback_and_unanswered_report(client):
+def test_feedback_and_unanswered_report(settings):
+    trainer = settings.model_copy(update={"trainer_routes": True, "trainer_tokens": "t0ken"})
+    with TestClient(create_app(trainer)) as client:
+        _feedback_and_unanswered_report(client)
+
+
+def _feedback_and_unanswered_report(client):
     answered = ask(client, "How do I handle a price objection?")
     gap = ask(client, "What's a good win rate for enterprise deals, is 15% bad?")
     ask(client, "What's a good win rate for enterprise deals, is 15% bad?")
@@ -113,7 +119,8 @@ def test_feedback_and_unanswered_report(client):
     up = client.post(f"/v1/chat/{answered['message_id']}/feedback", json={"rating": "up"})
     assert up.status_code == 200
 
-    report = client.get("/v1/reports/unanswered").json()["questions"]
+    assert client.get("/v1/reports/unanswered").status_code == 401
+    report = client.get("/v1/reports/unanswered", headers={"Authorization": "Bearer t0ken"}).json()["questions"]
     # Gaps in the standards are reported; questions that are not about selling are not gaps.
     assert report[0]["question"] == "What's a good win rate for enterprise deals, is 15% bad?"
     assert report[0]["not_covered"] == 2 and report[0]["count"] == 2

@@ -156,3 +156,15 @@ def test_same_messages_give_the_same_state_with_or_without_llm(container):
 )
 def test_in_character_check(reply, lang, ok):
     assert in_character(reply, lang, "rep message") is ok
+
+
+def test_a_long_turn_is_analysed_on_a_bounded_prefix(service, monkeypatch):
+    from app.limits import MAX_ANALYSED_TOKENS
+
+    seen: list[int] = []
+    real = service.detector.embedder.embed_documents
+    monkeypatch.setattr(service.detector.embedder, "embed_documents",
+                        lambda texts: seen.extend(len(t) for t in texts) or real(texts))
+    sid = service.start("price-objection", "en")["session_id"]
+    reply = service.turn(sid, "I understand your concern about the price. " * 90)
+    assert reply["feedback"] and seen and max(seen) <= 4 * MAX_ANALYSED_TOKENS  # a quarter token per letter

@@ -6,13 +6,17 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 
 from app.coaching.store import Feedback
+from app.db import utcnow
 from app.main import create_app
+from app.slack.store import SlackStore
 from tests.slack.conftest import (
     BOT_ID,
     BOT_USER,
@@ -63,6 +67,20 @@ def test_unverified_requests_get_401_and_do_nothing(slack: SlackClient, fake_sla
         headers |= sign(body, secret="0" * 32)
     response = slack.http.post("/slack/events", content=body, headers=headers)
     assert response.status_code == 401
+    time.sleep(QUIET_S)
+    assert fake_slack.posts() == []
+
+
+@pytest.mark.parametrize("timestamp", ["", "abc", "12.5", "-1", "9" * 40])
+def test_a_malformed_timestamp_gets_400_saying_what_slack_sends(slack: SlackClient, fake_slack: FakeSlack,
+                                                                 timestamp: str) -> None:
+    body = json.dumps(event_body(mention("price?"), new_id("Ev"))).encode()
+    headers = {**sign(body), "X-Slack-Request-Timestamp": timestamp}
+    response = slack.post(body, "application/json", headers=headers, signed=False)
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "X-Slack-Request-Timestamp must be the request time in whole seconds since 1970, as Slack sends it"
+    )
     time.sleep(QUIET_S)
     assert fake_slack.posts() == []
 
@@ -330,3 +348,40 @@ def test_secrets_never_reach_the_logs(slack: SlackClient, fake_slack: FakeSlack,
     slack.post(body, "application/json", headers=sign(body, secret="f" * 32), signed=False)
     assert caplog.records  # debug logging was on and captured
     assert SECRET not in caplog.text and TOKEN not in caplog.text
+
+
+# -- leases and replays ----------------------------------------------------------------------------------------
+
+
+def test_a_question_whose_process_died_after_the_ack_is_answered_by_a_retry(
+    slack: SlackClient, fake_slack: FakeSlack, live: LiveServer
+) -> None:
+    event, event_id = mention("How do I handle a price objection?", user="U0CRASH"), new_id("Ev")
+    # What a process that died after acknowledging leaves behind: both claims taken, never completed.
+    store, long_ago = SlackStore(live.container.database), utcnow() - timedelta(minutes=5)
+    assert store.claim(f"event:{event_id}", timedelta(seconds=60), now=long_ago)
+    assert store.claim(f"message:{TEAM}:{event['channel']}:{event['ts']}", timedelta(seconds=60), now=long_ago)
+
+    assert slack.event(event, event_id=event_id, retry=1).status_code == 200
+    answer = fake_slack.wait_for(1, "chat.postMessage")
+    assert len(answer) == 1 and "s4.caution.1" in all_text(answer[0])
+
+    assert slack.event(event, event_id=event_id, retry=2).status_code == 200  # answered now: not again
+    time.sleep(QUIET_S)
+    assert len(fake_slack.posts("chat.postMessage")) == 1
+
+
+def test_an_identical_slash_command_is_answered_once(slack: SlackClient, fake_slack: FakeSlack) -> None:
+    form = {"token": "legacy", "team_id": TEAM, "team_domain": "test", "channel_id": "C0SALES",
+            "channel_name": "sales", "user_id": "U0TWICE", "user_name": "rep", "command": "/coach",
+            "text": "How do I handle a price objection?", "api_app_id": "A0COACH",
+            "response_url": fake_slack.response_url("twice"), "trigger_id": new_id("trig")}
+    body = urlencode(form).encode()
+    headers = sign(body)
+    first = slack.post(body, "application/x-www-form-urlencoded", headers=headers, signed=False)
+    second = slack.post(body, "application/x-www-form-urlencoded", headers=headers, signed=False)
+    assert first.status_code == 200 and first.json()["text"] == "Looking that up…"
+    assert second.status_code == 200 and second.text == ""
+    replies = fake_slack.wait_for(1, "response_url")
+    time.sleep(QUIET_S)
+    assert [r["hook"] for r in fake_slack.posts("response_url")] == ["twice"] == [r["hook"] for r in replies]

@@ -94,3 +94,7 @@ def test_scorecard_and_turn_messages_escape_rep_and_customer_text() -> None:
                              "trust": 40, "patience": 60, "progress": 20}}, "Wang <Lei>", "en")
     assert turn["text"] == "*Wang &lt;Lei&gt;:* fine @\u200bhere"
     assert turn["blocks"][-1]["elements"][0]["text"] == "Turn 1/8 · trust 40 · patience 60 · progress 20%"
+
+
+def test_nul_characters_never_reach_storage() -> None:
+    assert fmt.plain_from_slack("price\x00 objection\x00") == "price objection"
