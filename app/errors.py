@@ -7,8 +7,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the CLI imports these errors and should not pay for importing FastAPI
-    from fastapi import FastAPI, HTTPException, Request
+from fastapi import HTTPException
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
 
 # A validation error quotes at most this much of what was sent: enough to recognise it, never the whole body.
@@ -123,7 +125,6 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def error_response(exc: CoachError | HTTPException) -> JSONResponse:
     """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
-    from fastapi import HTTPException
     from fastapi.responses import JSONResponse
 
     if isinstance(exc, HTTPException):

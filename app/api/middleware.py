@@ -57,16 +57,17 @@ class BodyLimit:
             await error_response(too_large)(scope, receive, send)
 
 
-# The API returns JSON and CSV only: nothing may load, frame or run. The docs pages need FastAPI's CDN assets,
-# an inline bootstrap script and (ReDoc) fonts and a blob worker.
+# The API returns JSON and CSV only: nothing may load, frame or run.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+API_PREFIXES = ("/v1/", "/slack/", "/openapi.json", "/metrics", "/healthz", "/readyz")
+# Web pages load only this service's own files (vendored htmx, no CDN, no web fonts) and post only to it.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'")
+# The self-hosted Swagger UI and ReDoc need their inline start-up script and (ReDoc) a blob worker.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; font-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
+DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -79,7 +80,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+        path = scope["path"]
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP if path.startswith(API_PREFIXES) else PAGE_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

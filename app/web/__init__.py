@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -17,12 +16,6 @@ from app.errors import CoachError
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "coach_session"
-# Pages load only this service's own files; Swagger UI's page needs its inline start-up script.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; font-src 'self'; "
-            "frame-ancestors 'none'")
 
 
 def html_error(request: Request, exc: CoachError) -> Response:
@@ -50,18 +43,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE, max_age=settings.session_max_age_s,
         same_site="lax", https_only=False,
     )
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        path = request.url.path
-        if path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
-        elif not path.startswith(("/v1/", "/slack/", "/openapi.json")):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
     app.include_router(rep.router)
     app.include_router(trainer.router)

@@ -143,7 +143,7 @@ def test_work_questions_that_are_not_about_selling_say_what_the_coach_is_for(cli
 
 
 @pytest.mark.parametrize(("question", "expect"), [
-    ("Client is furious after the demo because the feature I told them about doesn't exist yet", "s3.caution.1"),
+    ("Client is furious after the demo because the feature I told them about doesn't exist yet", "s6.caution.2"),
     ("客户要求账期延长到90天，还要再打个折，我该怎么谈？", "s4.caution.1"),
 ])
 def test_situations_get_the_standard_the_situation_calls_for(client, question, expect):

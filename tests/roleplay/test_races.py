@@ -45,14 +45,14 @@ def test_a_turn_saved_while_the_end_is_scoring_is_in_the_scorecard(service, monk
 def test_a_turn_computed_before_the_end_but_saved_after_it_is_refused(service, monkeypatch):
     sid = service.start("price-objection", "en")["session_id"]
     detecting, ended = threading.Event(), threading.Event()
-    real = service.detector.detect
+    real = service.detector.analyse
 
-    def slow_detect(message: str, exclude: int | None = None) -> Any:
+    def slow_analyse(message: str) -> Any:
         detecting.set()
         ended.wait(10)
-        return real(message, exclude)
+        return real(message)
 
-    monkeypatch.setattr(service.detector, "detect", slow_detect)
+    monkeypatch.setattr(service.detector, "analyse", slow_analyse)
     outcome: dict[str, Any] = {}
 
     def late_turn() -> None:

@@ -34,7 +34,7 @@ def test_simultaneous_first_messages_get_one_conversation_and_distinct_seqs(data
 def test_unicode_text_round_trips(database: Database) -> None:
     store = ChatStore(database)
     question = "客户说太贵了 😅 — “quotes” ‘and’ <tags> & émojis"
-    store.record("conv_text", question, "答", "zh", "out_of_scope", [{"id": "s4.caution.1", "title": "不轻易降价"}])
+    store.record("conv_text", question, "答", "zh", "not_covered", [{"id": "s4.caution.1", "title": "不轻易降价"}])
     assert store.history("conv_text")[0].content == question
     assert store.unanswered()[0]["question"] == question
 
