@@ -18,8 +18,10 @@ from app.learn.linear import LinearModel, features, load_for
 MODELS = Path(__file__).with_name("models")
 SCOPES = ("sales", "not_sales", "not_covered", "refused")
 QTYPES = ("how_to", "what_to_say", "is_it_ok", "what_next")
-# The model alone refuses only when it is this sure; the injection and ethics rules refuse first.
-REFUSE_CONFIDENCE = 0.8
+# How sure the model must be before it refuses (the injection and ethics rules refuse first) or says the standards
+# do not cover a question; less sure, the next reading stands. Not covered at 0.7: precision 0.87 on held-out folds
+# of the training questions, and 1.8% of sales questions turned away instead of 4.4% at the plain argmax.
+MIN_CONFIDENCE = {"refused": 0.8, "not_covered": 0.7}
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Understanding:
             probs = self.scope.scores(x)[0]
             order = np.argsort(-probs)
             best = int(order[0])
-            if self.scope.labels[best] == "refused" and probs[best] < REFUSE_CONFIDENCE:
+            if probs[best] < MIN_CONFIDENCE.get(self.scope.labels[best], 0.0):
                 best = int(order[1])
             scope, confidence = self.scope.labels[best], float(probs[best])
         qtype = self.qtype.predict(x)[0][0] if self.qtype is not None else "how_to"
