@@ -6,9 +6,6 @@ from app.knowledge.retriever import Hit
 
 TEXT = {
     "zh": {
-        "lead": "{do}",
-        "do": "**怎么做**",
-        "avoid": "**避免**",
         "out_of_scope": (
             "这个不是销售问题，我帮不上：IT、人事薪酬、报销、CRM操作这类事请找对应的同事或系统帮助。"
             "我是销售教练，可以帮你解决销售各阶段的问题："
@@ -26,9 +23,6 @@ TEXT = {
         ),
     },
     "en": {
-        "lead": "{do}",
-        "do": "**What to do**",
-        "avoid": "**Avoid**",
         "out_of_scope": (
             "That isn't about selling, so I'm not the right help: for IT, HR and pay, expenses or how to use the "
             "CRM, ask the team or the help pages that own them. I'm your sales coach and can help with every "

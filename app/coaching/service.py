@@ -120,7 +120,9 @@ class ChatService:
 
         query = self._query(text, history)
         vectors = retriever.embed(query)
-        reading = self._read(text, query, vectors)
+        # A follow-up is also read and searched on its own words: embed them once for both.
+        own_vectors = retriever.embed(text) if query != text else vectors
+        reading = self._read(text, query, vectors, own_vectors)
         if reading.scope == "refused":
             return _fixed("refused", message("unethical", language), language, "refused")
         if reading.scope in ("not_sales", "not_covered"):
@@ -133,7 +135,7 @@ class ChatService:
         if query != text and hits:
             # A follow-up asks something new about the same deal: what the new words call for comes first,
             # then what the conversation was about, and the item the last answer led with goes last.
-            own = retriever.search(text, k=2, lang=language)
+            own = retriever.search_vectors(text, own_vectors, k=2, lang=language)
             led = _lead_id(previous)
             hits = _merge([h for h in own if h.id != led][:1], hits, limit=MAX_CITATIONS)
             hits = [h for h in hits if h.id != led] + [h for h in hits if h.id == led]
@@ -161,7 +163,7 @@ class ChatService:
         text_out = compose(hits, language, reading.qtype, previous)
         return _answered(text_out, hits, language, degraded=degraded, hits=hits)
 
-    def _read(self, text: str, query: str, vectors: list[Any]) -> Reading:
+    def _read(self, text: str, query: str, vectors: list[Any], own_vectors: list[Any]) -> Reading:
         """Read the message's scope; a follow-up that reads as out of scope alone is read with its context."""
         if not self.understanding.trained:
             intent = self._classifier().classify(query, vector=vectors[0])
@@ -170,7 +172,7 @@ class ChatService:
             return Reading(scope, 0.0, "how_to")
         if query == text:
             return self.understanding.read(vectors)
-        alone = self.understanding.read(self._container.require_retriever().embed(text))
+        alone = self.understanding.read(own_vectors)
         if alone.scope == "sales" or not FOLLOW_UP.search(text):
             return alone
         return self.understanding.read(vectors)

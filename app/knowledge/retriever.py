@@ -121,22 +121,21 @@ class Retriever:
                 item = self._chunks[i].id
                 lexical[item] = max(lexical.get(item, 0.0), float(scores[i]))
             signals.append((self.lexical_weight, lexical))
-        if self.situation is not None and self.situation_weight:
+        situation = self.situation.scores(features(vectors))[0] if self.situation and self.situation_weight else None
+        if self.situation is not None and situation is not None:
             allowed_ids = {self._chunks[i].id for i in allowed}
-            probs = self.situation.scores(features(vectors))[0]
-            learned = {label: float(p) for label, p in zip(self.situation.labels, probs, strict=True)
+            learned = {label: float(p) for label, p in zip(self.situation.labels, situation, strict=True)
                        if label in allowed_ids}
             if learned:
                 signals.append((self.situation_weight, learned))
         fused = _fuse(signals)
 
         best = sorted(fused, key=lambda item: -fused[item])[:k]
-        if self.situation is not None and self.situation_weight:
+        if self.situation is not None and situation is not None:
             # A situation the model recognises with confidence (calibrated on held-out folds) leads the ranking.
-            probs = self.situation.scores(features(vectors))[0]
-            j = int(np.argmax(probs))
+            j = int(np.argmax(situation))
             lead = self.situation.labels[j]
-            if probs[j] >= float(str(self.situation.meta.get("confident", 1.01))) and lead in fused:
+            if situation[j] >= float(str(self.situation.meta.get("confident", 1.01))) and lead in fused:
                 best = [lead, *[item for item in best if item != lead]][:k]
         hits = []
         for item in best:
