@@ -348,6 +348,28 @@ def eval_retrieval(
         container.close()
 
 
+@eval_cli.command("raw")
+def eval_raw(
+    files: Annotated[list[Path] | None, typer.Argument(help="JSONL question files.")] = None,
+    probes: Annotated[Path, typer.Option(help="Off-topic / injection / unethical probes.")] = ROOT
+    / "evals" / "chat-probes.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/raw-text.json.")] = True,
+) -> None:
+    """Score retrieval and answers on knowledge/ as served and on a copy with every `> ` line removed."""
+    from app.evaluation.raw import format_report, raw_text_eval
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "retrieval-dev.jsonl", ROOT / "evals" / "retrieval-heldout.jsonl"]
+    report = raw_text_eval(settings, files, probes)
+    removed = ", ".join(f"{name}: {n}" for name, n in report["removed_lines"].items())
+    typer.echo(f"raw-text eval, embedder {settings.embedder}; enrichment lines removed: {removed}")
+    typer.echo(format_report(report))
+    if save:
+        out = ROOT / "evals" / "results" / "raw-text.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
 def _register_features() -> None:
     from app.roleplay.cli import register as register_roleplay
 
