@@ -76,6 +76,29 @@ def ingest(
         typer.echo(report.summary())
 
 
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A standards document: .md, .txt, .docx or .pdf.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: knowledge/<name>.<lang>.md).")] = None,
+    lang: Annotated[str, typer.Option(help="The document's language: auto, en or zh.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was found; write nothing.")] = False,
+) -> None:
+    """Import a standards document: find its structure, repair scraped-web defects, write knowledge Markdown."""
+    from app.knowledge.importer import import_file
+
+    settings = _settings()
+    if not file.is_file():
+        typer.secho(f"error: {file} is not a file", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    result, target = import_file(file.read_bytes(), file.name, settings.knowledge_dir, out, lang, write=not dry_run)
+    for line in result.report_lines():
+        typer.echo(line)
+    if dry_run:
+        typer.echo(f"dry run: would write {target} ({len(result.items)} items)")
+    else:
+        typer.echo(f"wrote {target} ({len(result.items)} items); run `coach ingest` to index it")
+
+
 @cli.command()
 def train(
     only: Annotated[list[str] | None, typer.Option(help="Train only these models (scope, qtype, situation, "
