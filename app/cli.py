@@ -57,10 +57,9 @@ def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
 ) -> None:
     """Parse knowledge/, embed what changed and swap in the new index."""
-    from app.knowledge.documents import load_knowledge
+    from app.knowledge.build import build_index
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
-    from app.knowledge.index import ingest as run_ingest
 
     settings = _settings()
     # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
@@ -68,11 +67,10 @@ def ingest(
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:
-        items = load_knowledge(settings.knowledge_dir)
-        typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
-        report = run_ingest(
-            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
-        )
+        typer.echo(f"building the index from {settings.knowledge_dir}", err=True)
+        report, enriched = build_index(settings, embedder, progress=sys.stderr.isatty())
+        if enriched.summary():
+            typer.echo(enriched.summary())
         typer.echo(report.summary())
 
 

@@ -59,6 +59,9 @@ class Item:
     avoid: str = ""
     say: str = ""  # words a rep can use with a customer (enrichment, never source text; not embedded)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Who wrote hints/do/avoid/say when no person did in the file: "generated" (an LLM at ingest), "reviewed"
+    # (generated, then edited by a trainer), or "" (written in the knowledge file, or none).
+    generated: str = ""
 
     @property
     def chunk_id(self) -> str:
@@ -80,7 +83,7 @@ class Item:
         """Return a hash of everything that determines this chunk's vector and metadata."""
         payload = "\x1f".join(
             [embedder_name, self.id, self.lang, self.kind, str(self.stage), self.stage_title, self.title,
-             self.text, self.hints, self.do, self.avoid, self.say, self.source, *self.notes]
+             self.text, self.hints, self.do, self.avoid, self.say, self.source, self.generated, *self.notes]
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 

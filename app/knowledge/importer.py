@@ -259,7 +259,7 @@ def _stage_title(match: re.Match[str], lang: str) -> tuple[str, str, str]:
     """Return (heading as written, title, text that ran on after the title in a scraped line)."""
     marker = match.group(0)[: match.start("title")]
     rest = match.group("title").strip()
-    if lang == "zh" and len(rest) > 30:
+    if lang == "zh" and (len(rest) > 30 or re.search(r"[。，；]", rest)):
         # A scrape runs the stage title into its first sentence: "…接触阶段此阶段的核心目标是…".
         end = rest.find("阶段", 2)
         cut = end + 2 if 0 < end <= 30 else next((i for i, ch in enumerate(rest) if ch in "，。：:"), 20)
@@ -376,7 +376,7 @@ def find_structure(blocks: list[Block], lang: str) -> Structure:
                 ensure_stage()
                 kind, current = "standard", None
             continue
-        parts = _split_inline(raw, lang) if len(raw) > 200 else [raw]
+        parts = _split_inline(raw, lang)
         for part in parts:
             stage_match = STAGE.match(part)
             if stage_match and stage_level is None and item_level is None and (
