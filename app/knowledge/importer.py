@@ -40,6 +40,12 @@ INLINE_BREAK = re.compile(
     rf"(?<=[。！？；：:!?”])\s*(?=(?:[{CN_NUMERALS}]{{1,3}}、|(?:服务标准|注意事项)\s*[:：]|\d{{1,2}}[.、．](?!\d)))"
 )
 INLINE_BREAK_EN = re.compile(r"(?<=[.!?:])\s+(?=\d{1,2}[.)]\s+[A-Z])")
+# An item that names itself: "Standard 1.1 — Greet every customer." / "Caution 2: …" / "注意事项3：…".
+LABELLED = re.compile(
+    rf"^(?P<label>(?P<cau>{CAUTION_WORDS})|(?:{STANDARD_WORDS}|rule))\s*(?P<num>\d{{1,2}}(?:\.\d{{1,2}})*)\s*"
+    r"[—–\-:：.]\s*(?P<body>\S.*)$",
+    re.IGNORECASE,
+)
 TITLE_SPLIT = re.compile(r"^(?P<title>[^:：。.!?！？]{1,60}?)\s*[:：]\s*(?P<text>\S.*)$")
 DEFAULT_NAMES = {
     "zh": {"intro": "阶段目标", "standard": "服务标准", "caution": "注意事项", "stage": "第{}部分"},
@@ -59,6 +65,7 @@ class Block:
     text: str
     level: int | None = None
     numbered: bool = False
+    lead: str = ""  # a bold run that opens the paragraph: often the item's title
 
 
 @dataclass
@@ -170,7 +177,11 @@ def _read_markdown(text: str) -> list[Block]:
         elif re.match(r"^\s*(<!--.*-->\s*)$", line) or ENRICHMENT_LINE.match(line):
             continue  # comments and our own enrichment lines are not source text
         else:
-            blocks.append(Block(line))
+            bold = re.match(r"^\s*\*\*(.+?)\*\*\s*(.*)$", line)
+            if bold:
+                blocks.append(Block(f"{bold.group(1)} {bold.group(2)}".strip(), lead=bold.group(1).strip()))
+            else:
+                blocks.append(Block(line))
     return blocks
 
 
@@ -198,7 +209,13 @@ def _read_docx(data: bytes, filename: str) -> list[Block]:
             level = int(digits[0]) + 1 if digits else 2  # Heading 1 sits under the document title
         p_pr = paragraph._p.pPr  # noqa: SLF001 - Word's own list numbering is not in the text
         numbered = style.startswith("List Number") or (p_pr is not None and p_pr.numPr is not None)
-        blocks.append(Block(text, level=level, numbered=numbered and level is None))
+        lead = ""
+        for run in paragraph.runs:  # the bold runs that open the paragraph
+            if not run.bold:
+                break
+            lead += run.text
+        blocks.append(Block(text, level=level, numbered=numbered and level is None,
+                            lead=lead.strip() if lead.strip() != text else ""))
     for table in document.tables:  # text in tables, row by row, after the body
         for row in table.rows:
             cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
@@ -298,7 +315,8 @@ def find_structure(blocks: list[Block], lang: str) -> Structure:
             headings = [b for b in headings if b is not first]
     generic = sorted({b.level for b in headings if b.level is not None
                       and not SECTION.fullmatch(b.text.strip().rstrip(":：")) and not STAGE.match(b.text)})
-    has_numbered = any(b.numbered or (b.level is None and NUMBERED.match(b.text.strip())) for b in blocks)
+    has_numbered = any(b.numbered or (b.level is None and (NUMBERED.match(b.text.strip())
+                                                          or LABELLED.match(b.text.strip()))) for b in blocks)
     stage_pattern_headings = any(STAGE.match(b.text) for b in headings)
     if len(generic) >= 2:
         stage_level, item_level = generic[0], generic[-1]
@@ -340,10 +358,10 @@ def find_structure(blocks: list[Block], lang: str) -> Structure:
         else:
             preamble.append(text)
 
-    def add_item(item_title: str, text: str) -> None:
+    def add_item(item_title: str, text: str, item_kind: str | None = None) -> None:
         nonlocal current
         ensure_stage()
-        current = FoundItem(kind, item_title, [text] if text else [], len(stages))
+        current = FoundItem(item_kind or kind, item_title, [text] if text else [], len(stages))
         items.append(current)
 
     def section(match: re.Match[str]) -> str:
@@ -408,6 +426,18 @@ def find_structure(blocks: list[Block], lang: str) -> Structure:
 
 
 def _numbered_or_body(part, block, lang, add_item, add_body) -> None:  # type: ignore[no-untyped-def]
+    labelled = LABELLED.match(part)
+    if labelled:
+        kind = "caution" if labelled.group("cau") else "standard"
+        body = labelled.group("body")
+        lead = LABELLED.match(block.lead) if block.lead and part.startswith(block.lead[:10]) else None
+        if lead:  # "**Standard 1.1 — Greet every customer.** Any customer who…": the bold part is the title
+            title = lead.group("body").strip().rstrip(".。:：")
+            text = part[len(block.lead):].strip() or title
+            add_item(title, text, kind)
+        else:
+            add_item(*_title_and_text(body, lang), kind)
+        return
     numbered = NUMBERED.match(part)
     if numbered or block.numbered:
         body = numbered.group("body") if numbered else part
@@ -556,7 +586,7 @@ def to_markdown(imported: Imported, source_name: str) -> str:
 def import_document(data: bytes, filename: str, out: Path, lang: str = "auto") -> Imported:
     """Read, repair and structure a document; return the Markdown for `out` and the report (nothing is written)."""
     blocks = read_blocks(data, filename)
-    blocks = [Block(" ".join(b.text.split("\n")), b.level, b.numbered) for b in blocks]
+    blocks = [Block(" ".join(b.text.split("\n")), b.level, b.numbered, b.lead) for b in blocks]
     sample = "\n".join(b.text for b in blocks)
     if not sample.strip():
         raise ImportError_(f"{Path(filename).name} has no text (a scanned PDF needs OCR first)")
@@ -567,7 +597,7 @@ def import_document(data: bytes, filename: str, out: Path, lang: str = "auto") -
     # Cleaning keeps one output line per input line, so headings and list numbering keep their place.
     lines = cleaned.text.split("\n")
     assert len(lines) == len(blocks)
-    repaired = [Block(line, b.level, b.numbered) for line, b in zip(lines, blocks, strict=True)]
+    repaired = [Block(line, b.level, b.numbered, b.lead) for line, b in zip(lines, blocks, strict=True)]
     title, preamble, stages, items, warnings = find_structure(repaired, language)
     if not items:
         raise ImportError_(
