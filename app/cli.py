@@ -369,6 +369,33 @@ def eval_retrieval(
         container.close()
 
 
+@eval_cli.command("document")
+def eval_document(
+    document: Annotated[Path, typer.Argument(help="The standards text (.md, made into a .docx) or a .docx.")] = ROOT
+    / "evals" / "doc2" / "retail-standards.md",
+    questions: Annotated[Path, typer.Argument(help="JSONL: id, lang, question, expected (the document's labels).")]
+    = ROOT / "evals" / "doc2" / "questions.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+    show_misses: Annotated[bool, typer.Option("--misses", help="List questions missed at rank 1.")] = False,
+) -> None:
+    """Import a second company's document through `coach import` and report R@1 / R@3 with no hand-written hints."""
+    from app.evaluation.document import evaluate_document
+
+    settings = _settings()
+    report = evaluate_document(settings, document, questions)
+    typer.echo(f"{report['document']}: {report['structure']}; embedder {report['embedder']}; "
+               f"enrichment: {report['enrichment']}")
+    for group, row in report["results"].items():
+        typer.echo(f"  {group:<4} n={row['n']:<3} R@1 {row['recall@1']:.3f}  R@3 {row['recall@3']:.3f}")
+    if show_misses:
+        for miss in report["misses"]:
+            typer.echo(f"  miss: {miss['q']}  expect {miss['expect']}  got {miss['got']}")
+    if save:
+        out = ROOT / "evals" / "results" / f"document-{document.parent.name}.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
 def _register_features() -> None:
     from app.roleplay.cli import register as register_roleplay
 

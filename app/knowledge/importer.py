@@ -77,6 +77,7 @@ class FoundItem:
     lines: list[str]
     stage: int  # index of its stage in the document, from 1
     id: str = ""
+    label: str = ""  # the document's own name for the item, when it has one ("Standard 2.3")
 
     @property
     def text(self) -> str:
@@ -364,6 +365,8 @@ def find_structure(blocks: list[Block], lang: str) -> Structure:
         current = FoundItem(item_kind or kind, item_title, [text] if text else [], len(stages))
         items.append(current)
 
+    add_item.found = items  # type: ignore[attr-defined]
+
     def section(match: re.Match[str]) -> str:
         nonlocal kind, current
         ensure_stage()
@@ -437,6 +440,7 @@ def _numbered_or_body(part, block, lang, add_item, add_body) -> None:  # type: i
             add_item(title, text, kind)
         else:
             add_item(*_title_and_text(body, lang), kind)
+        add_item.found[-1].label = f"{labelled.group('label')} {labelled.group('num')}"  # type: ignore[attr-defined]
         return
     numbered = NUMBERED.match(part)
     if numbered or block.numbered:

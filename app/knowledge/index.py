@@ -276,6 +276,7 @@ class Chunk:
     say: str
     source: str
     search_text: str
+    hints: str = ""
     generated: str = ""  # "generated" / "reviewed": the enrichment came from an LLM (see app/knowledge/enrichment.py)
 
 
@@ -306,7 +307,7 @@ class KnowledgeIndex:
                 chunk_id=cid, id=str(m["id"]), lang=str(m["lang"]), kind=str(m["kind"]), stage=int(m["stage"]),
                 title=str(m["title"]), stage_title=str(m["stage_title"]), text=str(m["text"]), do=str(m["do"]),
                 avoid=str(m["avoid"]), say=str(m.get("say") or ""), source=str(m["source"]), search_text=str(doc),
-                generated=str(m.get("generated") or ""),
+                hints=str(m.get("hints") or ""), generated=str(m.get("generated") or ""),
             )
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
         ]
