@@ -34,6 +34,11 @@ LOST_BYTES = re.compile(r"(?:[\u3400-\u9fff][?\ufffd]{2,}|[?\ufffd]{2,}[\u3400-\
 NUMBERED = re.compile(r"^(#|\d{1,2}[.、．)]|[一二三四五六七八九十]{1,3}、)")
 HALF_WIDTH = {",": "，", ":": "：", ";": "；", "?": "？", "!": "！", "(": "（", ")": "）"}
 HALF_WIDTH_IN_CHINESE = re.compile(r"(?<=[\u3400-\u9fff）”])([,:;?!])(?=[\u3400-\u9fff“”（\d]|$)")
+# A PDF text layer often puts a space between every two Chinese characters (一 、 门 店).
+CJK_OR_PUNCT = r"[\u3400-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20“”‘’]"
+SPACED_CJK = re.compile(rf"(?<={CJK_OR_PUNCT})[ \t]+(?={CJK_OR_PUNCT})")
+# NUL and other control characters: UTF-16 text read a byte at a time (a PDF text layer), or binary debris.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PAREN_IN_CHINESE = re.compile(r"(?<=[\u3400-\u9fff])\(([^()\n]{1,40})\)")
 
 
@@ -154,6 +159,16 @@ def fix_mojibake(text: str) -> tuple[str, list[Defect]]:
     return out, defects
 
 
+def join_spaced_chinese(text: str) -> tuple[str, Defect | None]:
+    """Remove the spaces a PDF's text layer put between Chinese characters."""
+    found = [m.start() for m in SPACED_CJK.finditer(text)]
+    if len(found) < 5:  # a stray space or two is the author's
+        return text, None
+    examples = [_clip(text, at, 6) for at in found[:3]]
+    return SPACED_CJK.sub("", text), Defect("spaces between Chinese characters", len(found), True, examples,
+                                            note="a PDF text layer's spacing")
+
+
 def full_width_punctuation(text: str) -> tuple[str, Defect | None]:
     """Use Chinese punctuation inside Chinese sentences (a scrape often turns ，into ,)."""
     hits = [_clip(text, m.start(), 6) for m in HALF_WIDTH_IN_CHINESE.finditer(text)]
@@ -166,16 +181,20 @@ def full_width_punctuation(text: str) -> tuple[str, Defect | None]:
 
 
 def clean(text: str, lang: str) -> Cleaned:
-    """Repair a document's text and say what was wrong with it."""
-    defects: list[Defect] = []
+    """Repair a document's text and say what was wrong with it (one output line per input line)."""
+    found: list[Defect] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    controls = len(CONTROL.findall(text))
+    if controls:
+        text = CONTROL.sub("", text)
+        found.append(Defect("control characters (NUL …)", controls, True, note="removed"))
     text, mojibake = fix_mojibake(text)
     lines, chrome = strip_chrome(text.split("\n"))
+    found += ([chrome] if chrome else []) + mojibake
     text = "\n".join(lines)
-    steps = [strip_pinyin, simplify, full_width_punctuation] if lang == "zh" else [strip_pinyin]
+    steps = [join_spaced_chinese, strip_pinyin, simplify, full_width_punctuation] if lang == "zh" else [strip_pinyin]
     for step in steps:
         text, defect = step(text)
         if defect is not None:
-            defects.append(defect)
-    found = ([chrome] if chrome else []) + mojibake + defects
+            found.append(defect)
     return Cleaned(text=text, defects=found)

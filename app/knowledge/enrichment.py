@@ -192,7 +192,8 @@ def enrich(
     for item in items:
         if item.chunk_id in filled:
             fields, state = filled[item.chunk_id]
-            item = replace(item, generated=state, **fields)
+            item = replace(item, generated=state, hints=fields["hints"], do=fields["do"], avoid=fields["avoid"],
+                           say=fields["say"])
         out.append(item)
     return out, report
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.errors import BadRequestError
-from app.knowledge.cleanup import Defect, clean
+from app.knowledge.cleanup import CONTROL, SPACED_CJK, Defect, clean
 from app.knowledge.documents import IMPORT_MARKER, ITEM_HEADING, KnowledgeError, parse_standards
 from app.text import detect_language
 
@@ -256,8 +256,10 @@ def _join_wrapped(blocks: list[Block]) -> list[Block]:
         if not text:
             out.append(block)
             continue
-        prev = out[-1].text if out else ""
-        starts_new = bool(STAGE.match(text) or SECTION.match(text) or NUMBERED.match(text) or text.startswith("•"))
+        # Judge on the text without the spaces a PDF puts between Chinese characters (cleaning reports those).
+        prev = SPACED_CJK.sub("", CONTROL.sub("", out[-1].text)) if out else ""
+        probe = SPACED_CJK.sub("", CONTROL.sub("", text))
+        starts_new = bool(STAGE.match(probe) or SECTION.match(probe) or NUMBERED.match(probe) or probe[:1] == "•")
         if prev and not starts_new and not re.search(r"[.!?:。！？：]$", prev) and len(prev) > 30:
             joiner = "" if re.search(r"[\u3400-\u9fff]$", prev) else " "
             out[-1] = Block(prev + joiner + text)

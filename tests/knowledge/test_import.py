@@ -139,6 +139,38 @@ def test_pdf_english(tmp_path: Path) -> None:
     assert result.items[1].title == "Greet quickly"
 
 
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian's fonts-noto-cjk (.ci/run)
+
+
+@pytest.mark.skipif(not CJK_FONT.exists(), reason="needs fonts-noto-cjk to write Chinese into a PDF")
+def test_pdf_chinese(tmp_path: Path) -> None:
+    """A Chinese PDF: pypdf reads fpdf2's text layer with a NUL before every character, which the import removes."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.add_font("noto", fname=str(CJK_FONT), collection_font_number=2)  # the simplified-Chinese face
+    pdf.set_font("noto", size=11)
+    for line in ["一、门店接待阶段", "此阶段的目标是让每位进店顾客感到受欢迎。", "服务标准：",
+                 "1.主动问候：顾客进店三十秒内微笑问候，不要让顾客等待。", "注意事项：",
+                 "1.不要跟随过紧：给顾客留出空间，保持两三步距离。"]:
+        pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    result = import_document(bytes(pdf.output()), "门店标准.pdf", tmp_path / "shop.zh.md")
+    assert result.lang == "zh"
+    assert [(i.id, i.title) for i in result.items] == [
+        ("shop.s1.intro", "阶段目标"), ("shop.s1.standard.1", "主动问候"), ("shop.s1.caution.1", "不要跟随过紧")]
+    assert result.items[1].text == "顾客进店三十秒内微笑问候，不要让顾客等待。"
+    assert any(d.kind == "control characters (NUL …)" and d.fixed for d in result.defects)
+
+
+def test_spaces_between_chinese_characters_are_joined(tmp_path: Path) -> None:
+    doc = "一 、 门 店 接 待 阶 段\n服 务 标 准 ：\n1 . 主 动 问 候 ： 顾 客 进 店 三 十 秒 内 微 笑 问 候 。\n".encode()
+    result = import_document(doc, "spaced.txt", tmp_path / "shop.zh.md")
+    assert [(i.id, i.title, i.text) for i in result.items] == [
+        ("shop.s1.standard.1", "主动问候", "顾客进店三十秒内微笑问候。")]
+    assert any(d.kind == "spaces between Chinese characters" for d in result.defects)
+
+
 def test_markdown_with_plain_headings_becomes_one_item_per_heading(tmp_path: Path) -> None:
     doc = ("# Renewal playbook\n\nHow we keep customers.\n\n## Call 90 days ahead\n\nPlan the renewal call three "
            "months before the contract ends.\n\n## Bring usage numbers\n\nShow how much they used the product.\n")
