@@ -164,7 +164,7 @@ def test_pdf_chinese(tmp_path: Path) -> None:
 
 
 def test_spaces_between_chinese_characters_are_joined(tmp_path: Path) -> None:
-    doc = "一 、 门 店 接 待 阶 段\n服 务 标 准 ：\n1 . 主 动 问 候 ： 顾 客 进 店 三 十 秒 内 微 笑 问 候 。\n".encode()
+    doc = " ".join("一、门店接待阶段\n服务标准：\n1.主动问候：顾客进店三十秒内微笑问候。\n").encode()
     result = import_document(doc, "spaced.txt", tmp_path / "shop.zh.md")
     assert [(i.id, i.title, i.text) for i in result.items] == [
         ("shop.s1.standard.1", "主动问候", "顾客进店三十秒内微笑问候。")]
