@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.errors import BadRequestError
 from app.knowledge.cleanup import CONTROL, SPACED_CJK, Defect, clean
-from app.knowledge.documents import IMPORT_MARKER, ITEM_HEADING, KnowledgeError, parse_standards
+from app.knowledge.documents import IMPORT_MARKER, ITEM_HEADING, KnowledgeError, imported_language, parse_standards
 from app.text import detect_language
 
 SUPPORTED = (".md", ".markdown", ".txt", ".docx", ".pdf")
@@ -51,6 +51,13 @@ DEFAULT_NAMES = {
     "zh": {"intro": "阶段目标", "standard": "服务标准", "caution": "注意事项", "stage": "第{}部分"},
     "en": {"intro": "Stage goal", "standard": "Standards", "caution": "Cautions", "stage": "Part {}"},
 }
+# A short paragraph in bold, on its own, is a heading in a document written without heading styles; it ranks below
+# every real heading level.
+BOLD_HEADING_LEVEL = 7
+ENRICHMENT_LABELS = {
+    "zh": {"hints": "检索提示", "do": "做法", "avoid": "避免", "say": "话术"},
+    "en": {"hints": "Search hints", "do": "Do", "avoid": "Avoid", "say": "Say"},
+}
 ENRICHMENT_LINE = re.compile(r"^>\s*[^:：]{1,30}[:：]")
 
 
@@ -78,6 +85,7 @@ class FoundItem:
     stage: int  # index of its stage in the document, from 1
     id: str = ""
     label: str = ""  # the document's own name for the item, when it has one ("Standard 2.3")
+    kept: dict[str, str] = field(default_factory=dict)  # enrichment a person added to the previous import
 
     @property
     def text(self) -> str:
@@ -179,11 +187,18 @@ def _read_markdown(text: str) -> list[Block]:
             continue  # comments and our own enrichment lines are not source text
         else:
             bold = re.match(r"^\s*\*\*(.+?)\*\*\s*(.*)$", line)
-            if bold:
+            if bold and not bold.group(2) and _looks_like_heading(bold.group(1)):
+                blocks.append(Block(bold.group(1).strip(), level=BOLD_HEADING_LEVEL))
+            elif bold:
                 blocks.append(Block(f"{bold.group(1)} {bold.group(2)}".strip(), lead=bold.group(1).strip()))
             else:
                 blocks.append(Block(line))
     return blocks
+
+
+def _looks_like_heading(text: str) -> bool:
+    text = text.strip()
+    return 0 < len(text) <= 80 and not re.search(r"[.。!?！？;；,，]$", text) and not NUMBERED.match(text)
 
 
 def _read_docx(data: bytes, filename: str) -> list[Block]:
@@ -215,6 +230,8 @@ def _read_docx(data: bytes, filename: str) -> list[Block]:
             if not run.bold:
                 break
             lead += run.text
+        if level is None and lead.strip() == text and _looks_like_heading(text):
+            level = BOLD_HEADING_LEVEL
         blocks.append(Block(text, level=level, numbered=numbered and level is None,
                             lead=lead.strip() if lead.strip() != text else ""))
     for table in document.tables:  # text in tables, row by row, after the body
@@ -513,6 +530,7 @@ def assign_ids(stages: list[FoundStage], items: list[FoundItem], prefix: str, la
     used = {o.id for o in old}
     claimed: set[str] = set()
     kept = 0
+    enrichment = {o.id: {"hints": o.hints, "do": o.do, "avoid": o.avoid, "say": o.say} for o in old}
 
     def family(item: FoundItem) -> str:
         return f"{prefix}s{item.stage}." + ("intro" if item.kind == "intro" else item.kind)
@@ -549,6 +567,8 @@ def assign_ids(stages: list[FoundStage], items: list[FoundItem], prefix: str, la
         counters[fam] = n
         item.id = f"{fam}.{n}"
         claimed.add(item.id)
+    for item in items:  # lines a person added under an item survive the re-import of its document
+        item.kept = {k: v for k, v in enrichment.get(item.id, {}).items() if v}
     return kept, len(items) - kept
 
 
@@ -586,6 +606,9 @@ def to_markdown(imported: Imported, source_name: str) -> str:
                     lines += [f"### {stage.section_titles.get(kind, names[kind])}", ""]
                 lines += [f"#### {item.id} {_safe_line(item.title)}", ""]
             lines += [_safe_line(p) for p in item.text.split("\n")] + [""]
+            if item.kept:
+                labels = ENRICHMENT_LABELS[imported.lang]
+                lines += [f"> {labels[k]}: {v}" for k, v in item.kept.items()] + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -639,6 +662,9 @@ def import_file(data: bytes, filename: str, knowledge_dir: Path, out: Path | Non
     if out is None:
         probe = import_document(data, filename, knowledge_dir / "imported.md", lang)
         out = default_out(knowledge_dir, filename, probe.lang)
+    if out.exists() and imported_language(out) is None:
+        raise ImportError_(f"{out.name} exists and was not written by `coach import` (it may hold hand-written "
+                           "text); import to another file (--out)")
     result = import_document(data, filename, out, lang)
     if write:
         out.parent.mkdir(parents=True, exist_ok=True)

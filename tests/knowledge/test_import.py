@@ -107,6 +107,45 @@ def test_reimport_of_an_edited_document_keeps_the_ids_of_unchanged_items(tmp_pat
     assert (result.kept_ids, result.new_ids) == (8, 1)
 
 
+def test_reimport_keeps_lines_a_person_added_and_never_overwrites_a_hand_written_file(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    out = knowledge / "store.en.md"
+    import_file(retail_docx(), "store.docx", knowledge, out)
+    text = out.read_text(encoding="utf-8")
+    anchor = "Greet every customer within 30 seconds with a smile and eye contact.\n"
+    out.write_text(text.replace(anchor, anchor + "\n> Search hints: walk-in, first half minute\n> Do: Say hello.\n"),
+                   encoding="utf-8")
+    import_file(retail_docx(), "store.docx", knowledge, out)
+    greet = next(i for i in parse_standards(out, "en") if i.id == "store.s1.standard.1")
+    assert (greet.hints, greet.do) == ("walk-in, first half minute", "Say hello.")
+
+    curated = knowledge / "standards.en.md"
+    curated.write_text((ROOT / "knowledge" / "standards.en.md").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ImportError_) as caught:
+        import_file(retail_docx(), "standards.docx", knowledge, curated)
+    assert "was not written by `coach import`" in caught.value.message
+    assert curated.read_text(encoding="utf-8") == (ROOT / "knowledge" / "standards.en.md").read_text(encoding="utf-8")
+
+
+def test_docx_without_heading_styles_uses_bold_lines(tmp_path: Path) -> None:
+    """Many company documents make headings by hand: a short bold line, then plain or numbered paragraphs."""
+    import docx
+
+    document = docx.Document()
+    for stage, items in (("Welcome", [("Greet quickly", "Greet within 30 seconds.")]),
+                         ("Checkout", [("Explain the warranty", "Say what it covers."), ("Thank", "Use their name.")])):
+        document.add_paragraph().add_run(stage).bold = True
+        for title, text in items:
+            document.add_paragraph(f"{title}: {text}", style="List Number")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    result = import_document(buffer.getvalue(), "shop.docx", tmp_path / "shop.en.md")
+    assert [(s.number, s.title) for s in result.stages] == [(1, "Welcome"), (2, "Checkout")]
+    assert [(i.id, i.title) for i in result.items] == [
+        ("shop.s1.standard.1", "Greet quickly"), ("shop.s2.standard.1", "Explain the warranty"),
+        ("shop.s2.standard.2", "Thank")]
+
+
 def test_pdf_english(tmp_path: Path) -> None:
     """A PDF written by fpdf2 (English only: a Chinese PDF needs a CJK font embedded, which the test does not
     ship), with a running header on every page and page numbers, which are the page and not the document."""
