@@ -212,7 +212,16 @@ def _read_docx(data: bytes, filename: str) -> list[Block]:
     except Exception as exc:  # python-docx raises zipfile and lxml errors on a damaged file
         raise ImportError_(f"{Path(filename).name} is not a readable .docx file; save it again from Word") from exc
     blocks = []
-    for paragraph in document.paragraphs:
+    from docx.table import Table
+
+    for part in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(part, Table):
+            for row in part.rows:
+                cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                if cells:
+                    blocks.append(Block(" — ".join(cells)))
+            continue
+        paragraph = part
         style = (paragraph.style.name if paragraph.style is not None else "") or ""
         text = paragraph.text.strip()
         if not text:
@@ -224,7 +233,10 @@ def _read_docx(data: bytes, filename: str) -> list[Block]:
             digits = re.findall(r"\d+", style)
             level = int(digits[0]) + 1 if digits else 2  # Heading 1 sits under the document title
         p_pr = paragraph._p.pPr  # noqa: SLF001 - Word's own list numbering is not in the text
-        numbered = style.startswith("List Number") or (p_pr is not None and p_pr.numPr is not None)
+        # Word's numbering (numPr) makes bullets too; a bullet is part of an item's text, a number starts an item.
+        numbered = style.startswith("List Number") or (
+            p_pr is not None and p_pr.numPr is not None and "Bullet" not in style
+        )
         lead = ""
         for run in paragraph.runs:  # the bold runs that open the paragraph
             if not run.bold:
@@ -234,11 +246,6 @@ def _read_docx(data: bytes, filename: str) -> list[Block]:
             level = BOLD_HEADING_LEVEL
         blocks.append(Block(text, level=level, numbered=numbered and level is None,
                             lead=lead.strip() if lead.strip() != text else ""))
-    for table in document.tables:  # text in tables, row by row, after the body
-        for row in table.rows:
-            cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
-            if cells:
-                blocks.append(Block(" — ".join(cells)))
     return blocks
 
 
@@ -660,8 +667,8 @@ def import_file(data: bytes, filename: str, knowledge_dir: Path, out: Path | Non
                 write: bool = True) -> tuple[Imported, Path]:
     """Import a document into the knowledge folder (or `out`); with `write` off, only report what was found."""
     if out is None:
-        probe = import_document(data, filename, knowledge_dir / "imported.md", lang)
-        out = default_out(knowledge_dir, filename, probe.lang)
+        sample = "\n".join(b.text for b in read_blocks(data, filename))
+        out = default_out(knowledge_dir, filename, detect_language(sample) if lang == "auto" else lang)
     if out.exists() and imported_language(out) is None:
         raise ImportError_(f"{out.name} exists and was not written by `coach import` (it may hold hand-written "
                            "text); import to another file (--out)")

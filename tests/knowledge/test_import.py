@@ -146,6 +146,25 @@ def test_docx_without_heading_styles_uses_bold_lines(tmp_path: Path) -> None:
         ("shop.s2.standard.2", "Thank")]
 
 
+def test_docx_tables_and_bullets_stay_inside_their_item(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Stage 1: Welcome", level=1)
+    document.add_paragraph("Greet quickly: Greet every customer within 30 seconds.", style="List Number")
+    document.add_paragraph("with eye contact", style="List Bullet")
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Weekdays", "30 seconds"
+    document.add_heading("Stage 2: Checkout", level=1)
+    document.add_paragraph("Thank by name: Use the name on the card.", style="List Number")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    result = import_document(buffer.getvalue(), "shop.docx", tmp_path / "shop.en.md")
+    assert [i.id for i in result.items] == ["shop.s1.standard.1", "shop.s2.standard.1"]
+    assert result.items[0].text.split("\n\n") == [
+        "Greet every customer within 30 seconds.", "with eye contact", "Weekdays — 30 seconds"]
+
+
 def test_pdf_english(tmp_path: Path) -> None:
     """A PDF written by fpdf2 (English only: a Chinese PDF needs a CJK font embedded, which the test does not
     ship), with a running header on every page and page numbers, which are the page and not the document."""
