@@ -57,10 +57,9 @@ def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
 ) -> None:
     """Parse knowledge/, embed what changed and swap in the new index."""
-    from app.knowledge.documents import load_knowledge
+    from app.knowledge.build import build_index
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
-    from app.knowledge.index import ingest as run_ingest
 
     settings = _settings()
     # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
@@ -68,12 +67,34 @@ def ingest(
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:
-        items = load_knowledge(settings.knowledge_dir)
-        typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
-        report = run_ingest(
-            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
-        )
+        typer.echo(f"building the index from {settings.knowledge_dir}", err=True)
+        report, enriched = build_index(settings, embedder, progress=sys.stderr.isatty())
+        if enriched.summary():
+            typer.echo(enriched.summary())
         typer.echo(report.summary())
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A standards document: .md, .txt, .docx or .pdf.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: knowledge/<name>.<lang>.md).")] = None,
+    lang: Annotated[str, typer.Option(help="The document's language: auto, en or zh.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was found; write nothing.")] = False,
+) -> None:
+    """Import a standards document: find its structure, repair scraped-web defects, write knowledge Markdown."""
+    from app.knowledge.importer import import_file
+
+    settings = _settings()
+    if not file.is_file():
+        typer.secho(f"error: {file} is not a file", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    result, target = import_file(file.read_bytes(), file.name, settings.knowledge_dir, out, lang, write=not dry_run)
+    for line in result.report_lines():
+        typer.echo(line)
+    if dry_run:
+        typer.echo(f"dry run: would write {target} ({len(result.items)} items)")
+    else:
+        typer.echo(f"wrote {target} ({len(result.items)} items); run `coach ingest` to index it")
 
 
 @cli.command()
@@ -366,6 +387,33 @@ def eval_raw(
     typer.echo(format_report(report))
     if save:
         out = ROOT / "evals" / "results" / "raw-text.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
+@eval_cli.command("document")
+def eval_document(
+    document: Annotated[Path, typer.Argument(help="The standards text (.md, made into a .docx) or a .docx.")] = ROOT
+    / "evals" / "doc2" / "retail-standards.md",
+    questions: Annotated[Path, typer.Argument(help="JSONL: id, lang, question, expected (the document's labels).")]
+    = ROOT / "evals" / "doc2" / "questions.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+    show_misses: Annotated[bool, typer.Option("--misses", help="List questions missed at rank 1.")] = False,
+) -> None:
+    """Import a second company's document through `coach import` and report R@1 / R@3 with no hand-written hints."""
+    from app.evaluation.document import evaluate_document
+
+    settings = _settings()
+    report = evaluate_document(settings, document, questions)
+    typer.echo(f"{report['document']}: {report['structure']}; embedder {report['embedder']}; "
+               f"enrichment: {report['enrichment']}")
+    for group, row in report["results"].items():
+        typer.echo(f"  {group:<4} n={row['n']:<3} R@1 {row['recall@1']:.3f}  R@3 {row['recall@3']:.3f}")
+    if show_misses:
+        for miss in report["misses"]:
+            typer.echo(f"  miss: {miss['q']}  expect {miss['expect']}  got {miss['got']}")
+    if save:
+        out = ROOT / "evals" / "results" / f"document-{document.parent.name}.json"
         out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"saved {out.relative_to(ROOT)}")
 

@@ -21,6 +21,9 @@ class ItemText(BaseModel):
     text: str
     do: str
     avoid: str
+    # "generated": do / avoid (and the search phrases) were written by an LLM at ingest; "reviewed": then edited by
+    # a trainer; "": written in the knowledge file.
+    generated: str = ""
 
 
 class KnowledgeItem(BaseModel):
@@ -42,6 +45,8 @@ class KnowledgeItems(BaseModel):
 
 def _order(item_id: str) -> tuple[int, int, int, str]:
     parts = item_id.split(".")
+    if len(parts) > 2 and parts[1][:1] == "s" and parts[1][1:].isdigit():  # an imported document's prefix
+        parts = parts[1:]
     if parts[0].startswith("s") and parts[0][1:].isdigit():
         kind_order = {"intro": 0, "standard": 1, "caution": 2}.get(parts[1], 3)
         return int(parts[0][1:]), kind_order, int(parts[2]) if len(parts) > 2 else 0, ""
@@ -53,7 +58,8 @@ def _assemble(chunks: list[Chunk]) -> KnowledgeItem:
     return KnowledgeItem(
         id=first.id, stage=first.stage, kind=first.kind, source=first.source.split(".")[0],
         stage_title={c.lang: c.stage_title for c in chunks},
-        langs={c.lang: ItemText(title=c.title, text=c.text, do=c.do, avoid=c.avoid) for c in chunks},
+        langs={c.lang: ItemText(title=c.title, text=c.text, do=c.do, avoid=c.avoid, generated=c.generated)
+               for c in chunks},
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.coaching.chain import LLMAnswerer, LLMFailure
-from app.coaching.composer import compose, lead_line, message
+from app.coaching.composer import compose, lead_line, message, source_language_note
 from app.coaching.intent import IntentClassifier, IntentResult
 from app.coaching.providers import make_chat_model
 from app.coaching.store import ChatStore, Turn
@@ -156,7 +156,9 @@ class ChatService:
                     hits = _merge(hits, retriever.search(standalone, k=MAX_CITATIONS, lang=language))
                 answer = self.llm.answer(standalone, hits, language, history)
                 used = [h for h in hits if h.id in answer.cited]
-                return _answered(answer.text, used, language, degraded=False, hits=hits)
+                note = source_language_note(used, language)
+                return _answered(f"{answer.text}\n\n{note}" if note else answer.text, used, language,
+                                 degraded=False, hits=hits)
             except LLMFailure as exc:
                 log.warning("LLM answer failed, using the offline composer: %s", exc)
                 degraded = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from app.api.deps import ContainerDep
@@ -184,3 +184,44 @@ def sessions_csv(_: TrainerDep, container: ContainerDep, rep: str | None = None)
 def heatmap_csv(_: TrainerDep, container: ContainerDep) -> Response:
     """Export the heatmap as CSV (formula-safe)."""
     return _csv(container.training.heatmap_csv(), "heatmap.csv")
+
+
+@router.get("/knowledge")
+def knowledge_page(request: Request, _: TrainerDep, container: ContainerDep) -> Response:
+    """Import a standards document, and review the enrichment a model wrote for items that had none."""
+    from app.knowledge.review import enrichment_rows
+
+    return render(request, "trainer/knowledge.html", report=None, error=None, rows=enrichment_rows(container),
+                  max_mb=container.settings.max_import_bytes // (1024 * 1024))
+
+
+@router.post("/knowledge/import", dependencies=[CSRF])
+async def knowledge_import(
+    request: Request, _: TrainerDep, container: ContainerDep, file: Annotated[UploadFile, File()],
+    lang: Annotated[str, Form(pattern="^(auto|zh|en)$")] = "auto",
+    action: Annotated[str, Form(pattern="^(preview|import)$")] = "preview",
+) -> Response:
+    """Preview what the importer finds in a document, or write it to knowledge/ and rebuild the index."""
+    from starlette.concurrency import run_in_threadpool
+
+    from app.knowledge.review import enrichment_rows, import_upload
+
+    limit = container.settings.max_import_bytes
+    data = await file.read(limit + 1)
+    report = await run_in_threadpool(import_upload, container, data, file.filename or "", lang, action == "import")
+    return render(request, "trainer/knowledge.html", report=report, error=None, rows=enrichment_rows(container),
+                  max_mb=limit // (1024 * 1024))
+
+
+@router.post("/knowledge/enrichment", dependencies=[CSRF])
+def knowledge_review(
+    request: Request, _: TrainerDep, container: ContainerDep, item: Annotated[str, Form(max_length=128)],
+    language: Annotated[str, Form(pattern="^(zh|en)$")], hints: Annotated[str, Form(max_length=4000)] = "",
+    do: Annotated[str, Form(max_length=1000)] = "", avoid: Annotated[str, Form(max_length=1000)] = "",
+    say: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    """Save a trainer's version of an item's generated enrichment (marked reviewed) and rebuild the index."""
+    from app.knowledge.review import review_item
+
+    review_item(container, item, language, {"hints": hints, "do": do, "avoid": avoid, "say": say})
+    return _see_other("/trainer/knowledge#enrichment")
