@@ -55,8 +55,14 @@ def _service(settings: Settings) -> ServiceClient | None:
 @cli.command()
 def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
+    kb: Annotated[str | None, typer.Option("--kb", help="Only this knowledge base (see `coach kb list`).")] = None,
 ) -> None:
-    """Parse knowledge/, embed what changed and swap in the new index."""
+    """Parse knowledge/ (and every registered knowledge base), embed what changed and swap in the new indexes."""
+    from app.knowledge.cli import ingest_others
+
+    if kb is not None and kb != "default":
+        ingest_others(kb, if_missing)
+        return
     from app.knowledge.documents import load_knowledge
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
@@ -74,6 +80,8 @@ def ingest(
             items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
         )
         typer.echo(report.summary())
+    if kb is None:
+        ingest_others(None, if_missing)
 
 
 @cli.command()
@@ -349,9 +357,11 @@ def eval_retrieval(
 
 
 def _register_features() -> None:
+    from app.knowledge.cli import register as register_kb
     from app.roleplay.cli import register as register_roleplay
 
     register_roleplay(cli, eval_cli)
+    register_kb(cli)
 
 
 _register_features()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from app.errors import BadRequestError, NotFoundError
+from app.knowledge.bases import DEFAULT
 from app.training.store import Assignment, GapDecision, ScoreOverride, TurnComment, VerdictOverride
 
 if TYPE_CHECKING:
@@ -113,10 +114,12 @@ class TrainingService:
             db.expunge_all()
         return {r.session_id: r for r in rows}
 
-    def sessions(self, rep: str | None = None, scenario: str | None = None) -> list[dict[str, Any]]:
+    def sessions(
+        self, rep: str | None = None, scenario: str | None = None, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
         """Return sessions newest first; `score` is the trainer's override if any, `engine_score` the original."""
         overrides = self._score_overrides()
-        rows = self.roleplay.sessions(rep, scenario, limit=MAX_SESSIONS)
+        rows = self.roleplay.sessions(rep, scenario, limit=MAX_SESSIONS, kb=kb)
         for row in rows:
             row["engine_score"] = row["score"]
             override = overrides.get(row["session_id"])
@@ -125,9 +128,9 @@ class TrainingService:
                 row["score"] = override.score
         return rows
 
-    def review(self, session_id: str) -> dict[str, Any]:
+    def review(self, session_id: str, kb: str = DEFAULT) -> dict[str, Any]:
         """Return the session with comments per turn and the rubric with overrides beside the originals."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         with self.database.session() as db:
             comments = list(db.scalars(select(TurnComment).where(TurnComment.session_id == session_id)
                                        .order_by(TurnComment.id)))
@@ -191,7 +194,7 @@ class TrainingService:
 
     # -- dashboard -------------------------------------------------------------------------------------------
 
-    def heatmap(self, rep: str | None = None) -> Heatmap:
+    def heatmap(self, rep: str | None = None, kb: str = DEFAULT) -> Heatmap:
         """Count rubric verdicts per rep and standard over ended sessions, trainer overrides applied."""
         with self.database.session() as db:
             overrides = {(v.session_id, v.standard, v.original): v.verdict
@@ -199,10 +202,10 @@ class TrainingService:
         cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
         reps: set[str] = set()
         standards: set[str] = set()
-        for row in self.roleplay.sessions(rep, limit=MAX_SESSIONS):
+        for row in self.roleplay.sessions(rep, limit=MAX_SESSIONS, kb=kb):
             if row["status"] != "ended" or not row["rep"]:
                 continue
-            card = self.roleplay.get(row["session_id"])["scorecard"] or {}
+            card = self.roleplay.get(row["session_id"], kb=kb)["scorecard"] or {}
             reps.add(row["rep"])
             for item in card.get("rubric", []):
                 verdict = overrides.get((row["session_id"], item["id"], item["verdict"]), item["verdict"])
@@ -224,10 +227,10 @@ class TrainingService:
                         "best": max(scores) if scores else None})
         return out
 
-    def attempts(self, rep: str) -> list[dict[str, Any]]:
-        """Return a rep's first, best and latest ended attempt per scenario."""
+    def attempts(self, rep: str, kb: str = DEFAULT) -> list[dict[str, Any]]:
+        """Return a rep's first, best and latest ended attempt per scenario of knowledge base `kb`."""
         by_scenario: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in self.sessions(rep):
+        for row in self.sessions(rep, kb=kb):
             by_scenario[row["scenario"]].append(row)
         out = []
         for scenario, rows in sorted(by_scenario.items()):
@@ -293,12 +296,12 @@ class TrainingService:
 
     # -- knowledge gaps --------------------------------------------------------------------------------------
 
-    def gaps(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Return the unanswered-questions report with each question's trainer decision (if any)."""
+    def gaps(self, limit: int = 200, kb: str = DEFAULT) -> list[dict[str, Any]]:
+        """Return knowledge base `kb`'s unanswered-questions report with each question's trainer decision (if any)."""
         with self.database.session() as db:
             decisions = {d.question_key: d for d in db.scalars(select(GapDecision))}
             db.expunge_all()
-        rows = self.chat.unanswered(limit)
+        rows = self.chat.unanswered(limit, kb=kb)
         for row in rows:
             decision = decisions.get(question_key(row["question"]))
             row["key"] = question_key(row["question"])

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.api.deps import ContainerDep
 from app.api.knowledge import list_items
 from app.errors import BadRequestError
+from app.knowledge.bases import DEFAULT
 from app.web.auth import CSRF, TrainerDep, check_token, safe_next
 from app.web.render import render
 
@@ -57,7 +58,8 @@ def _titles(container: Any) -> dict[str, dict[str, str]]:
 def _standard_titles(container: Any) -> dict[str, dict[str, str]]:
     if container.index is None:
         return {}
-    return {item.id: {lang: text.title for lang, text in item.langs.items()} for item in list_items(container).items}
+    items = list_items(container, DEFAULT).items
+    return {item.id: {lang: text.title for lang, text in item.langs.items()} for item in items}
 
 
 @router.get("")
@@ -142,7 +144,7 @@ def unassign(request: Request, assignment_id: int, _: TrainerDep, container: Con
 @router.get("/gaps")
 def gaps(request: Request, _: TrainerDep, container: ContainerDep) -> Response:
     """The questions the standards did not answer well: link each to a standard, or mark it out of scope."""
-    items = list_items(container).items if container.index is not None else []
+    items = list_items(container, DEFAULT).items if container.index is not None else []
     return render(request, "trainer/gaps.html", rows=container.training.gaps(), items=items)
 
 
@@ -152,7 +154,7 @@ def link_gap(
     language: Annotated[str, Form(pattern="^(zh|en)$")], item: Annotated[str, Form(max_length=128)],
 ) -> RedirectResponse:
     """Link a question to a standard; the next `coach ingest` adds it to that standard's search phrases."""
-    known = {i.id for i in list_items(container).items}
+    known = {i.id for i in list_items(container, DEFAULT).items}
     if item not in known:
         raise BadRequestError(f"unknown standard {item!r}; pick one from the list")
     container.training.link_gap(question, language, item)
