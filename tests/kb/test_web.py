@@ -1,0 +1,90 @@
+"""The web app serves each rep the knowledge base they are mapped to: chat, standards, practice and scorecard."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.kb.conftest import RETAIL_SCENARIO, Texts, kb_settings
+from tests.web.conftest import sign_in_rep
+
+RETAIL_QUESTION = "A shopper wants to return an item she bought last week. What do I do?"
+DEFAULT_QUESTION = "The customer says we are 20% more expensive than the competitor. Should I give a discount?"
+
+
+@pytest.fixture
+def web(tmp_path: Path, two_indexes: tuple[Path, Path], retail_folder: Path) -> Iterator[TestClient]:
+    """The web app over both bases, with rep "rita" mapped to `retail` (amy is not mapped: `default`)."""
+    app = create_app(kb_settings(tmp_path, two_indexes, retail_folder))
+    with TestClient(app, headers={"Accept": "text/html"}) as client:
+        client.app.state.container.bases.map("user", "rita", "retail")  # type: ignore[attr-defined]
+        yield client
+
+
+def _titles_in(page: str, texts: Texts) -> set[str]:
+    page = html.unescape(page)
+    return {title for title in texts.titles if title in page}
+
+
+def _ask(client: TestClient, csrf: str, question: str, conversation: str = "") -> str:
+    response = client.post("/chat", data={"message": question, "csrf": csrf, "conversation_id": conversation},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    found = re.match(r"^/chat/(conv_\w+)#a-(msg_\w+)$", response.headers["location"])
+    assert found
+    return found.group(1)
+
+
+def test_a_mapped_rep_asks_and_follows_up_in_their_own_base(
+    web: TestClient, default_texts: Texts, retail_texts: Texts
+) -> None:
+    csrf = sign_in_rep(web, "rita")
+    conversation = _ask(web, csrf, RETAIL_QUESTION)
+    _ask(web, csrf, "and if she lost the receipt?", conversation)
+    page = web.get(f"/chat/{conversation}").text
+    assert page.count('class="msg answer"') == 2
+    assert "Refund with a receipt within 30 days" in page
+    assert not _titles_in(page, default_texts)
+
+    # amy is served the default standards, and rita's conversation is not hers to open.
+    web.cookies.clear()
+    csrf = sign_in_rep(web, "amy")
+    mine = _ask(web, csrf, DEFAULT_QUESTION)
+    page = web.get(f"/chat/{mine}").text
+    assert "Don&#39;t cut the price easily" in page or "Don't cut the price easily" in page
+    assert not _titles_in(page, retail_texts)
+    assert web.get(f"/chat/{conversation}").status_code == 404
+
+
+def test_standards_and_practice_pages_show_the_rep_s_base(
+    web: TestClient, default_texts: Texts, retail_texts: Texts
+) -> None:
+    csrf = sign_in_rep(web, "rita")
+    standards = web.get("/standards").text
+    assert _titles_in(standards, retail_texts) >= {"Greet within ten seconds", "Never accuse a shopper of shoplifting"}
+    assert not _titles_in(standards, default_texts)
+    practice = web.get("/practice").text
+    assert f"/practice/{RETAIL_SCENARIO}" in practice and "/practice/price-objection" not in practice
+    assert web.get("/practice/price-objection").status_code == 404
+
+    started = web.post(f"/practice/{RETAIL_SCENARIO}", data={"lang": "en", "csrf": csrf}, follow_redirects=False)
+    assert started.status_code == 303
+    session = started.headers["location"]
+    for message in ("What is really behind the concern about the price?",
+                    "Fine, I'll just take 20% off the price right now."):
+        web.post(f"{session}/turns", data={"message": message, "csrf": csrf})
+    web.post(f"{session}/end", data={"csrf": csrf})
+    card = web.get(f"{session}/scorecard").text
+    assert _titles_in(card, retail_texts) and not _titles_in(card, default_texts)
+
+    web.cookies.clear()
+    sign_in_rep(web, "amy")
+    assert web.get(session).status_code == 404  # not amy's session, and not her base's
+    practice = web.get("/practice").text
+    assert "/practice/price-objection" in practice and f"/practice/{RETAIL_SCENARIO}" not in practice
