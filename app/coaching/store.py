@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Database, insert_ignore, utcnow
@@ -25,7 +36,7 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(20), default="api")
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The knowledge base the conversation is answered from; rows from before there were several are `default`.
-    kb: Mapped[str] = mapped_column(String(40), default=DEFAULT, server_default=DEFAULT, index=True)
+    kb: Mapped[str] = mapped_column(String(40), default=DEFAULT, server_default=text(f"'{DEFAULT}'"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
