@@ -151,9 +151,9 @@ class TrainingService:
         session["score_override"] = {"score": score.score, "reason": score.reason} if score else None
         return session
 
-    def add_comment(self, session_id: str, turn: int, text: str, author: str = "trainer") -> None:
+    def add_comment(self, session_id: str, turn: int, text: str, author: str = "trainer", kb: str = DEFAULT) -> None:
         """Pin a comment to one turn of a session."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         turns = {t["turn"] for t in session["transcript"]}
         if turn not in turns:
             raise BadRequestError(f"session {session_id!r} has no turn {turn}; turns are {sorted(turns)}")
@@ -164,11 +164,11 @@ class TrainingService:
             db.add(TurnComment(session_id=session_id, turn=turn, author=author, text=text))
 
     def override_verdict(self, session_id: str, standard: str, original: str, verdict: str,
-                         reason: str | None = None) -> None:
+                         reason: str | None = None, kb: str = DEFAULT) -> None:
         """Replace the engine's verdict on one rubric row (the original stays stored on the scorecard)."""
         if verdict not in VERDICTS:
             raise BadRequestError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-        card = self.roleplay.get(session_id).get("scorecard")
+        card = self.roleplay.get(session_id, kb=kb).get("scorecard")
         if not card or not any(r["id"] == standard and r["verdict"] == original for r in card["rubric"]):
             raise NotFoundError(f"session {session_id!r} has no scorecard row {standard} ({original}); "
                                 "end the session first or pick a row from its scorecard")
@@ -180,9 +180,11 @@ class TrainingService:
                 db.add(VerdictOverride(session_id=session_id, standard=standard, original=original, verdict=verdict,
                                        reason=(reason or "").strip() or None))
 
-    def override_score(self, session_id: str, score: int | None, reason: str | None = None) -> None:
+    def override_score(
+        self, session_id: str, score: int | None, reason: str | None = None, kb: str = DEFAULT
+    ) -> None:
         """Set the trainer's score for a session (None removes the override)."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         if session["scorecard"] is None:
             raise BadRequestError(f"session {session_id!r} has not ended; a score can be overridden once it has")
         if score is not None and not 0 <= score <= 100:
@@ -214,10 +216,10 @@ class TrainingService:
                 setattr(cell, verdict, getattr(cell, verdict) + 1)
         return Heatmap(sorted(reps), sorted(standards, key=_standard_order), dict(cells))
 
-    def rep_scenarios(self, rep: str | None = None) -> list[dict[str, Any]]:
+    def rep_scenarios(self, rep: str | None = None, kb: str = DEFAULT) -> list[dict[str, Any]]:
         """Return sessions and average (override-aware) score per rep and scenario."""
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in self.sessions(rep):
+        for row in self.sessions(rep, kb=kb):
             groups[(row["rep"] or "-", row["scenario"])].append(row)
         out = []
         for (who, scenario), rows in sorted(groups.items()):
@@ -309,13 +311,14 @@ class TrainingService:
             row["linked_item"] = decision.item_id if decision else None
         return rows
 
-    def link_gap(self, question: str, language: str, item_id: str) -> None:
-        """Link a question to a standard: stored, and written as a search phrase the next ingest reads."""
+    def link_gap(self, question: str, language: str, item_id: str, folder: Path | None = None) -> None:
+        """Link a question to a standard: stored, and written as a search phrase the next ingest of the
+        knowledge base in `folder` (default: knowledge/) reads."""
         question = " ".join(question.split())
         if not question:
             raise BadRequestError("the question is empty")
         self._decide(question, language, "linked", item_id)
-        path = self.knowledge_dir / LEARNED_PHRASES
+        path = (folder or self.knowledge_dir) / LEARNED_PHRASES
         record = {"id": item_id, "lang": language, "phrase": question[:200],
                   "added_at": datetime.now(UTC).isoformat(timespec="seconds")}
         with path.open("a", encoding="utf-8") as f:
@@ -337,19 +340,19 @@ class TrainingService:
 
     # -- CSV -------------------------------------------------------------------------------------------------
 
-    def sessions_csv(self, rep: str | None = None) -> str:
+    def sessions_csv(self, rep: str | None = None, kb: str = DEFAULT) -> str:
         """Export sessions (override-aware score beside the engine's) as formula-safe CSV."""
         header = ["session_id", "rep", "scenario", "lang", "difficulty", "status", "outcome", "score",
                   "engine_score", "turns", "created_at", "violated"]
         rows = [[r["session_id"], r["rep"] or "", r["scenario"], r["lang"], r["difficulty"], r["status"],
                  r["outcome"] or "", r["score"] if r["score"] is not None else "",
                  r["engine_score"] if r["engine_score"] is not None else "", r["turns"], r["created_at"],
-                 " ".join(r["violated"])] for r in self.sessions(rep)]
+                 " ".join(r["violated"])] for r in self.sessions(rep, kb=kb)]
         return _csv(header, rows)
 
-    def heatmap_csv(self) -> str:
+    def heatmap_csv(self, kb: str = DEFAULT) -> str:
         """Export the heatmap, one row per rep and standard, as formula-safe CSV."""
-        heat = self.heatmap()
+        heat = self.heatmap(kb=kb)
         rows = []
         for rep in heat.reps:
             for standard in heat.standards:

@@ -23,9 +23,10 @@ from app.knowledge.documents import Item, load_knowledge
 from app.knowledge.embedder import Embedder
 from app.knowledge.index import ingest
 from app.main import create_app
+from tests.web.conftest import TRAINER_TOKEN as WEB_TRAINER_TOKEN
 
 HERE = Path(__file__).parent
-TRAINER_TOKEN = "kb-trainer-token-for-tests"
+TRAINER_TOKEN = WEB_TRAINER_TOKEN  # sign_in_trainer (tests/web) signs in with it
 SECRET = "kb-tests-session-secret-0123456789"
 RETAIL_SCENARIO = "till-discount"
 # Which retail item the role-play coach judges each move against (the file a retail trainer would write).

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.kb.conftest import RETAIL_SCENARIO, Texts, kb_settings
-from tests.web.conftest import sign_in_rep
+from tests.web.conftest import sign_in_rep, sign_in_trainer
 
 RETAIL_QUESTION = "A shopper wants to return an item she bought last week. What do I do?"
 DEFAULT_QUESTION = "The customer says we are 20% more expensive than the competitor. Should I give a discount?"
@@ -88,3 +88,36 @@ def test_standards_and_practice_pages_show_the_rep_s_base(
     assert web.get(session).status_code == 404  # not amy's session, and not her base's
     practice = web.get("/practice").text
     assert "/practice/price-objection" in practice and f"/practice/{RETAIL_SCENARIO}" not in practice
+
+
+def test_a_trainer_switches_base_and_sees_only_its_sessions_and_gaps(
+    web: TestClient, default_texts: Texts, retail_texts: Texts
+) -> None:
+    csrf = sign_in_rep(web, "rita")
+    _ask(web, csrf, "Can a shopper pay with a gift card and a credit card together?")
+    started = web.post(f"/practice/{RETAIL_SCENARIO}", data={"lang": "en", "csrf": csrf}, follow_redirects=False)
+    session_id = started.headers["location"].rsplit("/", 1)[1]
+    web.post(f"/sessions/{session_id}/turns", data={"message": "Fine, I'll just take 20% off the price right now.",
+                                                     "csrf": csrf})
+    web.post(f"/sessions/{session_id}/end", data={"csrf": csrf})
+    answer = web.app.state.container.chat.conversations("rita", channel="web", kb="retail")  # type: ignore[attr-defined]
+    message = web.app.state.container.chat.transcript(answer[0]["id"], kb="retail")["messages"][1]  # type: ignore[attr-defined]
+    web.app.state.container.chat.feedback(message["id"], "down", "wrong", kb="retail")  # type: ignore[attr-defined]
+
+    web.cookies.clear()
+    csrf = sign_in_trainer(web)
+    default_page = web.get("/trainer").text
+    assert session_id not in default_page and "rita" not in default_page
+    assert "gift card" not in web.get("/trainer/gaps").text
+    assert web.get(f"/trainer/sessions/{session_id}").status_code == 404
+    switched = web.post("/trainer/kb", data={"kb": "retail", "csrf": csrf, "next": "/trainer"},
+                        follow_redirects=False)
+    assert switched.status_code == 303
+    retail_page = web.get("/trainer").text
+    assert session_id in retail_page and "rita" in retail_page
+    review = web.get(f"/trainer/sessions/{session_id}").text
+    assert _titles_in(review, retail_texts) and not _titles_in(review, default_texts)
+    gaps = web.get("/trainer/gaps").text
+    assert "gift card" in gaps and "Refund with a receipt within 30 days" in html.unescape(gaps)
+    assert not _titles_in(gaps, default_texts)
+    assert web.post("/trainer/kb", data={"kb": "nope", "csrf": csrf}).status_code == 400
