@@ -144,13 +144,14 @@ def search(
     k: Annotated[int, typer.Option(help="How many items.")] = 5,
     stage: Annotated[int | None, typer.Option(help="Only this stage (1-6).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Show the standards that best match a question (through the running service when there is one)."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            hits = service.search(query, k=k, stage=stage)
+            hits = service.search(query, k=k, stage=stage, kb=kb)
         finally:
             service.close()
     else:
@@ -158,7 +159,7 @@ def search(
 
         container = build_container(settings, roleplay=False)
         try:
-            hits = [h.public() for h in container.require_retriever().search(query, k=k, stage=stage)]
+            hits = [h.public() for h in container.require_retriever(kb).search(query, k=k, stage=stage)]
         finally:
             container.close()
     if as_json:
@@ -183,13 +184,14 @@ def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
     lang: Annotated[str | None, typer.Option(help="Answer in zh or en (default: the question's language).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Ask the coach one question and print the answer with its citations."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            result = service.chat(question, lang=lang)
+            result = service.chat(question, lang=lang, kb=kb)
         finally:
             service.close()
     else:
@@ -197,7 +199,7 @@ def ask(
 
         container = build_container(settings, roleplay=False)
         try:
-            result = container.chat.answer(question, lang=lang, channel="cli").public()
+            result = container.chat.answer(question, lang=lang, channel="cli", kb=kb).public()
         finally:
             container.close()
     if as_json:

