@@ -245,9 +245,9 @@ class TrainingService:
 
     # -- assignments -----------------------------------------------------------------------------------------
 
-    def assign(self, scenario: str, reps: list[str], due: date, min_score: int) -> int:
-        """Assign a scenario to reps (re-assigning updates the due date and minimum); return how many."""
-        if scenario not in self.roleplay.scenarios:
+    def assign(self, scenario: str, reps: list[str], due: date, min_score: int, kb: str = DEFAULT) -> int:
+        """Assign one of base `kb`'s scenarios to reps (re-assigning updates the due date and minimum)."""
+        if not self.roleplay.has_scenario(scenario, kb):
             raise NotFoundError(f"Scenario {scenario!r} not found; pick one from the scenario list")
         names = sorted({r.strip() for r in reps if r.strip()})
         if not names:
@@ -258,23 +258,26 @@ class TrainingService:
             for name in names:
                 row = db.scalar(select(Assignment).where(Assignment.scenario == scenario, Assignment.rep == name))
                 if row is None:
-                    db.add(Assignment(scenario=scenario, rep=name, due=due, min_score=min_score))
+                    db.add(Assignment(scenario=scenario, rep=name, due=due, min_score=min_score, kb=kb))
                 else:
-                    row.due, row.min_score = due, min_score
+                    row.due, row.min_score, row.kb = due, min_score, kb
         return len(names)
 
-    def remove_assignment(self, assignment_id: int) -> None:
-        """Delete an assignment."""
+    def remove_assignment(self, assignment_id: int, kb: str = DEFAULT) -> None:
+        """Delete an assignment of base `kb`."""
         with self.database.session() as db:
             row = db.get(Assignment, assignment_id)
-            if row is None:
+            if row is None or row.kb != kb:
                 raise NotFoundError(f"Assignment {assignment_id} not found; see the dashboard for the current ones")
             db.delete(row)
 
-    def assignments(self, rep: str | None = None, today: date | None = None) -> list[dict[str, Any]]:
-        """Return assignments with their status from the rep's sessions since the assignment was made."""
+    def assignments(
+        self, rep: str | None = None, today: date | None = None, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
+        """Return base `kb`'s assignments with their status from the rep's sessions since it was made."""
         today = today or datetime.now(UTC).date()
-        query = select(Assignment).order_by(Assignment.due, Assignment.rep, Assignment.scenario)
+        query = (select(Assignment).where(Assignment.kb == kb)
+                 .order_by(Assignment.due, Assignment.rep, Assignment.scenario))
         if rep is not None:
             query = query.where(Assignment.rep == rep)
         with self.database.session() as db:
@@ -284,7 +287,7 @@ class TrainingService:
         out = []
         for a in rows:
             if a.rep not in sessions_by_rep:
-                sessions_by_rep[a.rep] = self.sessions(a.rep)
+                sessions_by_rep[a.rep] = self.sessions(a.rep, kb=kb)
             since = _naive(a.created_at)
             mine = [s for s in sessions_by_rep[a.rep]
                     if s["scenario"] == a.scenario and _naive(s["created_at"]) >= since]

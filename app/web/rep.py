@@ -206,11 +206,12 @@ def standards(request: Request, rep: RepDep, container: ContainerDep) -> Respons
 @router.get("/practice")
 def catalogue(request: Request, rep: RepDep, container: ContainerDep, standard: str | None = None) -> Response:
     """The scenario catalogue, with this rep's assignments on top."""
-    scenarios = container.roleplay.list_scenarios(_kb(container, rep))
+    kb = _kb(container, rep)
+    scenarios = container.roleplay.list_scenarios(kb)
     if standard:
         scenarios = [s for s in scenarios if standard in s["trains"]]
     return render(request, "practice.html", scenarios=scenarios, standard=standard,
-                  assignments=container.training.assignments(rep))
+                  assignments=container.training.assignments(rep, kb=kb))
 
 
 @router.get("/practice/{scenario_id}")
@@ -304,6 +305,6 @@ def attempts(request: Request, rep: RepDep, container: ContainerDep) -> Response
     kb = _kb(container, rep)
     titles = {s["id"]: s["title"] for s in container.roleplay.list_scenarios(kb)}
     return render(request, "attempts.html", attempts=container.training.attempts(rep, kb=kb), titles=titles,
-                  assignments=container.training.assignments(rep))
+                  assignments=container.training.assignments(rep, kb=kb))
 
 

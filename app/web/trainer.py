@@ -90,10 +90,9 @@ def switch_kb(request: Request, _: TrainerDep, container: ContainerDep, kb: Anno
 def dashboard(request: Request, _: TrainerDep, container: ContainerDep, kb: KbDep) -> Response:
     """The team: sessions and averages per rep and scenario, the heatmap, assignments and their status."""
     training = container.training
-    # Assignments name the default base's scenarios (their table has no base yet).
     return render(request, "trainer/dashboard.html", groups=training.rep_scenarios(kb=kb),
-                  heat=training.heatmap(kb=kb), assignments=training.assignments() if kb == DEFAULT else [],
-                  scenarios=container.roleplay.list_scenarios(kb) if kb == DEFAULT else [],
+                  heat=training.heatmap(kb=kb), assignments=training.assignments(kb=kb),
+                  scenarios=container.roleplay.list_scenarios(kb),
                   titles=_titles(container, kb), standard_titles=_standard_titles(container, kb), one_rep=None,
                   sessions=training.sessions(kb=kb)[:20], today=date.today().isoformat(), **_bases(container, kb))
 
@@ -103,8 +102,8 @@ def rep_page(request: Request, rep: str, _: TrainerDep, container: ContainerDep,
     """One rep: their sessions, heatmap row and assignments."""
     training = container.training
     return render(request, "trainer/dashboard.html", groups=training.rep_scenarios(rep, kb=kb),
-                  heat=training.heatmap(rep, kb=kb), assignments=training.assignments(rep) if kb == DEFAULT else [],
-                  scenarios=container.roleplay.list_scenarios(kb) if kb == DEFAULT else [],
+                  heat=training.heatmap(rep, kb=kb), assignments=training.assignments(rep, kb=kb),
+                  scenarios=container.roleplay.list_scenarios(kb),
                   titles=_titles(container, kb), standard_titles=_standard_titles(container, kb), one_rep=rep,
                   sessions=training.sessions(rep, kb=kb), today=date.today().isoformat(), **_bases(container, kb))
 
@@ -151,20 +150,21 @@ def override_score(
 
 @router.post("/assignments", dependencies=[CSRF])
 def assign(
-    request: Request, _: TrainerDep, container: ContainerDep, scenario: Annotated[str, Form(max_length=64)],
+    request: Request, _: TrainerDep, container: ContainerDep, kb: KbDep, scenario: Annotated[str, Form(max_length=64)],
     reps: Annotated[str, Form(max_length=2000)], due: Annotated[date, Form()],
     min_score: Annotated[int, Form(ge=0, le=100)] = 70, next: Annotated[str, Form()] = "/trainer",
 ) -> RedirectResponse:
     """Assign a scenario to reps (comma- or line-separated names) with a due date and a minimum score."""
     names = [n for part in reps.replace("\n", ",").split(",") if (n := " ".join(part.split()))]
-    container.training.assign(scenario, names, due, min_score)
+    container.training.assign(scenario, names, due, min_score, kb=kb)
     return _see_other(safe_next(next, "/trainer") + "#assignments")
 
 
 @router.post("/assignments/{assignment_id}/delete", dependencies=[CSRF])
-def unassign(request: Request, assignment_id: int, _: TrainerDep, container: ContainerDep) -> RedirectResponse:
+def unassign(request: Request, assignment_id: int, _: TrainerDep, container: ContainerDep,
+             kb: KbDep) -> RedirectResponse:
     """Remove an assignment."""
-    container.training.remove_assignment(assignment_id)
+    container.training.remove_assignment(assignment_id, kb=kb)
     return _see_other("/trainer#assignments")
 
 

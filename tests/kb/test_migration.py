@@ -21,6 +21,9 @@ def test_rows_from_before_bases_existed_belong_to_default(tmp_path: Path) -> Non
         for table in ("conversations", "roleplay_sessions"):
             conn.execute(f"DROP INDEX ix_{table}_kb")
             conn.execute(f"ALTER TABLE {table} DROP COLUMN kb")
+        conn.execute("INSERT INTO trainer_assignments (scenario, rep, due, min_score, created_at) "
+                     "VALUES ('price-objection', 'amy', '2030-01-31', 70, '2026-01-01 00:00:00')")
+        conn.execute("ALTER TABLE trainer_assignments DROP COLUMN kb")
         assert "kb" not in {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
 
     database = Database(f"sqlite:///{path}")
@@ -30,4 +33,6 @@ def test_rows_from_before_bases_existed_belong_to_default(tmp_path: Path) -> Non
     assert store.unanswered(kb="retail") == []
     store.record("conv_old", "And then?", "Confirm the next step.", "en", "answered", [])
     assert len(store.transcript("conv_old")["messages"]) == 4
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT kb FROM trainer_assignments").fetchall() == [("default",)]
     database.close()

@@ -121,3 +121,25 @@ def test_a_trainer_switches_base_and_sees_only_its_sessions_and_gaps(
     assert "gift card" in gaps and "Refund with a receipt within 30 days" in html.unescape(gaps)
     assert not _titles_in(gaps, default_texts)
     assert web.post("/trainer/kb", data={"kb": "nope", "csrf": csrf}).status_code == 400
+
+
+def test_assignments_belong_to_the_trainer_s_base(web: TestClient) -> None:
+    csrf = sign_in_trainer(web)
+    assert web.post("/trainer/kb", data={"kb": "retail", "csrf": csrf}, follow_redirects=False).status_code == 303
+    due = "2030-01-31"
+    wrong = web.post("/trainer/assignments", data={"scenario": "price-objection", "reps": "rita", "due": due,
+                                                   "csrf": csrf})
+    assert wrong.status_code == 404
+    made = web.post("/trainer/assignments", data={"scenario": RETAIL_SCENARIO, "reps": "rita", "due": due,
+                                                  "csrf": csrf}, follow_redirects=False)
+    assert made.status_code == 303
+    assert [a["scenario"] for a in web.app.state.container.training.assignments(kb="retail")] == [  # type: ignore[attr-defined]
+        RETAIL_SCENARIO]
+    assert web.app.state.container.training.assignments() == []  # type: ignore[attr-defined]
+    assert due in web.get("/trainer").text
+    web.post("/trainer/kb", data={"kb": "default", "csrf": csrf})
+    assert due not in web.get("/trainer").text
+
+    web.cookies.clear()
+    sign_in_rep(web, "rita")
+    assert due in web.get("/practice").text
