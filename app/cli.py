@@ -55,9 +55,15 @@ def _service(settings: Settings) -> ServiceClient | None:
 @cli.command()
 def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
+    kb: Annotated[str | None, typer.Option("--kb", help="Only this knowledge base (see `coach kb list`).")] = None,
 ) -> None:
-    """Parse knowledge/, embed what changed and swap in the new index."""
+    """Parse knowledge/ (and every registered knowledge base), embed what changed and swap in the new indexes."""
     from app.knowledge.build import build_index
+    from app.knowledge.cli import ingest_others
+
+    if kb is not None and kb != "default":
+        ingest_others(kb, if_missing)
+        return
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
 
@@ -72,6 +78,8 @@ def ingest(
         if enriched.summary():
             typer.echo(enriched.summary())
         typer.echo(report.summary())
+    if kb is None:
+        ingest_others(None, if_missing)
 
 
 @cli.command("import")
@@ -157,13 +165,14 @@ def search(
     k: Annotated[int, typer.Option(help="How many items.")] = 5,
     stage: Annotated[int | None, typer.Option(help="Only this stage (1-6).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Show the standards that best match a question (through the running service when there is one)."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            hits = service.search(query, k=k, stage=stage)
+            hits = service.search(query, k=k, stage=stage, kb=kb)
         finally:
             service.close()
     else:
@@ -171,7 +180,7 @@ def search(
 
         container = build_container(settings, roleplay=False)
         try:
-            hits = [h.public() for h in container.require_retriever().search(query, k=k, stage=stage)]
+            hits = [h.public() for h in container.require_retriever(kb).search(query, k=k, stage=stage)]
         finally:
             container.close()
     if as_json:
@@ -196,13 +205,14 @@ def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
     lang: Annotated[str | None, typer.Option(help="Answer in zh or en (default: the question's language).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Ask the coach one question and print the answer with its citations."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            result = service.chat(question, lang=lang)
+            result = service.chat(question, lang=lang, kb=kb)
         finally:
             service.close()
     else:
@@ -210,7 +220,7 @@ def ask(
 
         container = build_container(settings, roleplay=False)
         try:
-            result = container.chat.answer(question, lang=lang, channel="cli").public()
+            result = container.chat.answer(question, lang=lang, channel="cli", kb=kb).public()
         finally:
             container.close()
     if as_json:
@@ -419,9 +429,11 @@ def eval_document(
 
 
 def _register_features() -> None:
+    from app.knowledge.cli import register as register_kb
     from app.roleplay.cli import register as register_roleplay
 
     register_roleplay(cli, eval_cli)
+    register_kb(cli)
 
 
 _register_features()

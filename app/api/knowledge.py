@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import ContainerDep
+from app.api.kb import KbDep
 from app.api.strict import StrictJSONRoute
 from app.errors import NotFoundError, error_responses
 from app.knowledge.index import Chunk
@@ -64,18 +65,18 @@ def _assemble(chunks: list[Chunk]) -> KnowledgeItem:
 
 
 @router.get("/items")
-def list_items(container: ContainerDep) -> KnowledgeItems:
+def list_items(container: ContainerDep, kb: KbDep) -> KnowledgeItems:
     """Return every item, grouped by id, in document order."""
     grouped: dict[str, list[Chunk]] = {}
-    for chunk in container.require_index().chunks:
+    for chunk in container.require_index(kb).chunks:
         grouped.setdefault(chunk.id, []).append(chunk)
     return KnowledgeItems(items=[_assemble(grouped[i]) for i in sorted(grouped, key=_order)])
 
 
 @router.get("/items/{item_id}", responses=error_responses(404))
-def get_item(item_id: str, container: ContainerDep) -> KnowledgeItem:
+def get_item(item_id: str, container: ContainerDep, kb: KbDep) -> KnowledgeItem:
     """Return one item in both languages."""
-    chunks = [c for c in container.require_index().chunks if c.id == item_id]
+    chunks = [c for c in container.require_index(kb).chunks if c.id == item_id]
     if not chunks:
         raise NotFoundError(
             f"Item {item_id!r} not found; ids look like 's4.caution.1' or 's2.intro', see GET /v1/knowledge/items"
