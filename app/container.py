@@ -52,7 +52,7 @@ class Container:
     def reload_index(self) -> None:
         """(Re)open the current index build; on failure keep serving what was loaded and record why."""
         try:
-            index = KnowledgeIndex(self.settings.index_dir, self.embedder)
+            index = KnowledgeIndex(self.settings.index_dir, self.embedder, self.settings.chroma_url)
         except CoachError as exc:
             self.index_error = exc.message
             log.warning("knowledge index not loaded: %s", exc.message)
