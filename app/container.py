@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ class Container:
     index: KnowledgeIndex | None = None
     retriever: Retriever | None = None
     index_error: str | None = None
+    # Indexes replaced by a newer build, with when: closed a while later, once no request can still be on them.
+    retired: list[tuple[float, KnowledgeIndex]] = field(default_factory=list)
     # The services, built by build_container once the index is (or is not) loaded.
     chat: ChatService = field(init=False)
     roleplay: RoleplayService = field(init=False)
@@ -65,8 +68,16 @@ class Container:
         old = self.index
         situation = Understanding(self.embedder).situation
         self.index, self.retriever, self.index_error = index, Retriever(index, situation), None
+        self.close_retired()
         if old is not None:
-            old.close()
+            self.retired.append((time.monotonic(), old))
+
+    def close_retired(self) -> None:
+        """Close replaced indexes once no request can still be on them, letting go of their builds."""
+        now = time.monotonic()
+        for retired_at, stale in [r for r in self.retired if now - r[0] > self.settings.index_retire_s]:
+            stale.close()
+            self.retired.remove((retired_at, stale))
 
     def close(self) -> None:
         """Release files, threads and connections."""
@@ -74,6 +85,8 @@ class Container:
             self.roleplay.close()
         if self.index is not None:
             self.index.close()
+        for _, stale in self.retired:
+            stale.close()
         self.database.close()
 
 

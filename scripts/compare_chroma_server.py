@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,13 @@ from app.knowledge.documents import load_knowledge
 from app.knowledge.embedder import Embedder, make_embedder
 from app.knowledge.index import KnowledgeIndex, ingest
 from app.knowledge.retriever import Retriever
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def start_chroma(path: Path, port: int) -> subprocess.Popen[bytes]:
@@ -69,8 +77,6 @@ def main() -> None:
     parser.add_argument("sets", nargs="+", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    from tests.servers import free_port
-
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_threads)
     work = Path(tempfile.mkdtemp(prefix="coach-chroma-compare-"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ COLLECTION = "knowledge"  # one collection per embedding model: knowledge-0, kno
 POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
+IN_USE = "in-use.lock"  # every process serving a build holds a shared lock on it; ingest keeps such builds
 ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
 
 
@@ -154,8 +157,13 @@ def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, 
     manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("embedder") != embedder.name:
         return {}
+    chroma_url = manifest.get("chroma_url")
+    # Chroma writes to the folder it opens, and processes may be serving this build: read a copy of it.
+    copy = None if chroma_url else Path(tempfile.mkdtemp(prefix="coach-read-"))
+    if copy is not None:
+        shutil.copytree(build, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(IN_USE))
     try:
-        store = VectorStore(build, manifest.get("chroma_url"))
+        store = VectorStore(copy or build, chroma_url)
     except IndexNotReadyError:
         return {}  # the old build's server is gone: embed afresh
     out: dict[str, tuple[str, list[np.ndarray]]] = {}
@@ -168,6 +176,8 @@ def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, 
                 out.setdefault(cid, (str(meta["hash"]), []))[1].append(np.asarray(vec, dtype=np.float32))
     finally:
         store.close()
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
     return out
 
 
@@ -280,6 +290,7 @@ def ingest(
     }
     staging.mkdir(parents=True, exist_ok=True)  # a server build has no Chroma folder in it
     np.savez(staging / ANCHORS, **{cid: anchors[cid] for cid in wanted})  # type: ignore[arg-type]
+    (staging / IN_USE).touch()
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.rename(staging, builds / name)
     _swap_pointer(index_dir, name)
@@ -302,10 +313,28 @@ def _manifest(build: Path) -> dict[str, Any]:
     return dict(json.loads((build / MANIFEST).read_text(encoding="utf-8")))
 
 
+def in_use(build: Path) -> bool:
+    """Return whether some process (this one included) serves the build: it holds a shared lock on it."""
+    try:
+        with open(build / IN_USE, "rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
+
+
 def _prune(builds: Path, keep: set[str], chroma_url: str | None = None) -> None:
-    """Remove old builds and abandoned staging folders; the previous build stays for readers still on it."""
+    """Remove old builds and abandoned staging folders, except the previous build and any build still served."""
     for path in builds.iterdir():
-        if path.name not in keep:
+        if path.name in keep:
+            continue
+        if in_use(path):
+            keep = keep | {path.name}
+        else:
             shutil.rmtree(path, ignore_errors=True)
     if chroma_url:
         client = server_client(chroma_url)
@@ -314,6 +343,16 @@ def _prune(builds: Path, keep: set[str], chroma_url: str | None = None) -> None:
             build = name.removeprefix("kb-").rsplit("-", 2)[0] if name.startswith("kb-") else None
             if build is not None and build not in keep:
                 client.delete_collection(name)
+
+
+def _hold(build: Path) -> Any:
+    """Take a shared lock on a build for as long as the returned file stays open (None: a build without one)."""
+    try:
+        fh = open(build / IN_USE, "rb")  # noqa: SIM115 - held until KnowledgeIndex.close()
+    except FileNotFoundError:
+        return None
+    fcntl.flock(fh, fcntl.LOCK_SH)
+    return fh
 
 
 @dataclass(frozen=True)
@@ -357,7 +396,12 @@ class KnowledgeIndex:
         self.build = build.name
         self.embedder = embedder
         self.parts = parts_of(embedder)
-        self._store = VectorStore(build, chroma_url)
+        self._lock = _hold(build)
+        # Chroma writes to the folder it opens: serve a private copy, so the shared build is never written to.
+        self._copy = None if chroma_url else Path(tempfile.mkdtemp(prefix=f"coach-served-{build.name}-"))
+        if self._copy is not None:
+            shutil.copytree(build, self._copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(IN_USE))
+        self._store = VectorStore(self._copy or build, chroma_url)
         # Our embedding function is always passed: Chroma must never fall back to its downloading default.
         self.collections = [
             self._store.client.get_collection(self._store.name(n), embedding_function=ChromaEmbeddingFunction(part))
@@ -405,5 +449,10 @@ class KnowledgeIndex:
         )
 
     def close(self) -> None:
-        """Release Chroma's files."""
+        """Release Chroma's files, the private copy and the build's lock."""
         self._store.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()  # releases the shared lock
+            self._lock = None
