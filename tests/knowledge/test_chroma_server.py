@@ -60,11 +60,17 @@ def test_a_new_build_replaces_the_old_collections(
     old = KnowledgeIndex(index_dir, fast_embedder, chroma_url)
     second = ingest(items[:-2], index_dir, fast_embedder, chroma_url=chroma_url).build
     third = ingest(items[:-4], index_dir, fast_embedder, chroma_url=chroma_url).build
-    names = {c if isinstance(c, str) else c.name for c in server_client(chroma_url).list_collections()}
-    builds = {n.removeprefix("kb-").rsplit("-", 2)[0] for n in names if n.startswith("kb-")}
-    assert first not in builds and {second, third} <= builds  # the previous build is kept for its readers
-    assert len(KnowledgeIndex(index_dir, fast_embedder, chroma_url)) == len(items) - 4
+
+    def builds() -> set[str]:
+        names = {c if isinstance(c, str) else c.name for c in server_client(chroma_url).list_collections()}
+        return {n.removeprefix("kb-").rsplit("-", 2)[0] for n in names if n.startswith("kb-")}
+
+    assert {first, second, third} <= builds()  # the first is still served, the second is the previous build
+    assert len(old.dense([fast_embedder.embed_query("price")], n=3, where=None)[0]) == 3
     old.close()
+    fourth = ingest(items[:-6], index_dir, fast_embedder, chroma_url=chroma_url).build
+    assert first not in builds() and second not in builds() and {third, fourth} <= builds()
+    assert len(KnowledgeIndex(index_dir, fast_embedder, chroma_url)) == len(items) - 6
 
 
 def test_an_unreachable_server_is_a_clear_error(built_index: Path, embedder: Embedder) -> None:
