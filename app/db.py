@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-
-log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -26,7 +23,7 @@ def utcnow() -> datetime:
 
 
 class Database:
-    """An engine and a session factory; tables are created on open."""
+    """An engine and a session factory; the schema is migrated to the newest revision on open (app/migrations)."""
 
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
@@ -36,11 +33,9 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Importing the models registers their tables on Base.
-        import app.models  # noqa: F401
+        from app.migrations import upgrade
 
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -58,24 +53,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Add columns that newer code declares to tables an older version created (create_all skips those tables)."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            existing = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in existing:
-                    continue
-                if column.server_default is None and not column.nullable:
-                    raise RuntimeError(f"cannot add {table.name}.{column.name}: it needs a server default")
-                kind = column.type.compile(dialect=engine.dialect)
-                default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
-                null = "" if column.nullable else " NOT NULL"
-                log.info("adding column %s.%s", table.name, column.name)
-                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}{null}'))
 
 
 def insert_ignore(session: Session, model: type[Base], **values: Any) -> bool:

@@ -14,6 +14,7 @@ from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
 from app.errors import install_error_handlers
+from app.knowledge.reload import IndexWatcher
 
 log = logging.getLogger("app")
 
@@ -27,9 +28,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = build_container(settings)
         app.state.container = container
         app.state.slack = slack.build_slack(container)
+        watcher = IndexWatcher(container, settings.index_poll_s).start()  # serves new builds after `coach ingest`
         try:
             yield
         finally:
+            watcher.stop()
             if app.state.slack is not None:
                 await app.state.slack.close()
             container.close()

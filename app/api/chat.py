@@ -22,7 +22,13 @@ from app.limits import MessageText
 router = APIRouter(tags=["chat"], route_class=StrictJSONRoute, responses=error_responses(400, 413, 429))
 EVENT_STREAM = {
     "description": "With \"stream\": true: server-sent events, `delta` events with text, then `done`",
-    "content": {"text/event-stream": {"schema": {"type": "string"},
+    # Each event as a parsed server-sent event: its name and its data (a JSON object); schema-based testers check
+    # every event against it.
+    "content": {"text/event-stream": {"schema": {
+        "type": "object", "required": ["event", "data"],
+        "properties": {"event": {"type": "string", "enum": ["delta", "done"]},
+                       "data": {"type": "string", "contentMediaType": "application/json"}},
+    },
                                       "example": "event: delta\ndata: {\"text\": \"...\"}\n\n"}},
 }
 

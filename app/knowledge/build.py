@@ -29,7 +29,8 @@ def build_index(
         key = model_key(settings.llm, settings.llm_model, settings.prompts_dir) if model is not None else ""
         with _lock:
             items, enriched = enrich(items, db, model, key, settings.prompts_dir)
-            report = ingest(items, settings.index_dir, embedder, progress=progress, cache_dir=settings.cache_dir)
+            report = ingest(items, settings.index_dir, embedder, progress=progress, cache_dir=settings.cache_dir,
+                            chroma_url=settings.chroma_url)
     finally:
         if own:
             db.close()

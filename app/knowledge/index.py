@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
@@ -27,6 +30,7 @@ COLLECTION = "knowledge"  # one collection per embedding model: knowledge-0, kno
 POINTER = "CURRENT"
 BUILDS = "builds"
 MANIFEST = "manifest.json"
+IN_USE = "in-use.lock"  # every process serving a build holds a shared lock on it; ingest keeps such builds
 ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
 
 
@@ -64,6 +68,43 @@ def chroma_client(path: Path) -> Any:
     return chromadb.PersistentClient(
         path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     )
+
+
+def server_client(url: str) -> Any:
+    """Open a client of a Chroma server (`chroma run`) at http(s)://host:port, telemetry off."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise IndexNotReadyError(f"COACH_CHROMA_URL must look like http://host:8000, not {url!r}")
+    try:
+        return chromadb.HttpClient(
+            host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 80),
+            ssl=parsed.scheme == "https", settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # chromadb raises a bare ValueError or a connection error
+        raise IndexNotReadyError(f"cannot reach the Chroma server at {url}: {exc}") from None
+
+
+class VectorStore:
+    """Where one build's vectors live: a Chroma folder inside the build, or collections on a Chroma server.
+
+    On a server every build has its own collections (`kb-<build>-<n>`), so a build is swapped in by the same
+    pointer file as the embedded store, and the server keeps serving the old build's collections meanwhile.
+    """
+
+    def __init__(self, build: Path, chroma_url: str | None) -> None:
+        self.url = chroma_url
+        name = build.name.removeprefix(".staging-")
+        self.client = server_client(chroma_url) if chroma_url else chroma_client(build)
+        self.prefix = f"kb-{name}-" if chroma_url else ""
+
+    def name(self, part: int) -> str:
+        """Return the collection name of the n-th embedding model."""
+        return self.prefix + _collection_name(part)
+
+    def close(self) -> None:
+        """Release the embedded store's files (a server client holds none)."""
+        if not self.url:
+            release_client(self.client)
 
 
 def release_client(client: Any) -> None:
@@ -117,17 +158,27 @@ def _read_build(build: Path | None, embedder: Embedder) -> dict[str, tuple[str, 
     manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("embedder") != embedder.name:
         return {}
-    client = chroma_client(build)
+    chroma_url = manifest.get("chroma_url")
+    # Chroma writes to the folder it opens, and processes may be serving this build: read a copy of it.
+    copy = None if chroma_url else Path(tempfile.mkdtemp(prefix="coach-read-"))
+    if copy is not None:
+        shutil.copytree(build, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(IN_USE))
+    try:
+        store = VectorStore(copy or build, chroma_url)
+    except IndexNotReadyError:
+        return {}  # the old build's server is gone: embed afresh
     out: dict[str, tuple[str, list[np.ndarray]]] = {}
     try:
         for n, part in enumerate(parts_of(embedder)):
-            got = client.get_collection(
-                _collection_name(n), embedding_function=ChromaEmbeddingFunction(part)
+            got = store.client.get_collection(
+                store.name(n), embedding_function=ChromaEmbeddingFunction(part)
             ).get(include=["metadatas", "embeddings"])
             for cid, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
                 out.setdefault(cid, (str(meta["hash"]), []))[1].append(np.asarray(vec, dtype=np.float32))
     finally:
-        release_client(client)
+        store.close()
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
     return out
 
 
@@ -137,6 +188,7 @@ def ingest(
     embedder: Embedder,
     progress: bool = False,
     cache_dir: Path | None = None,
+    chroma_url: str | None = None,
 ) -> IngestReport:
     """Bring the index in line with `items`, embedding only new or changed chunks.
 
@@ -144,7 +196,9 @@ def ingest(
     embedded again, not even for a fresh index; `progress` shows a bar with rate and ETA on stderr.
 
     The new index is written to a fresh folder and only then named in the pointer file
-    (an atomic rename), so an interrupted ingest leaves the served index untouched.
+    (an atomic rename), so an interrupted ingest leaves the served index untouched. With a `chroma_url` the
+    vectors go to that Chroma server (the folder keeps the manifest and anchors); moving an index between the
+    embedded store and a server reuses its vectors.
     """
     started = time.perf_counter()
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +218,8 @@ def ingest(
         else:
             report.unchanged += 1
     report.removed = sorted(set(old) - set(wanted))
-    if old_build is not None and old and not report.changed:
+    same_store = old_build is not None and _manifest(old_build).get("chroma_url") == chroma_url
+    if old_build is not None and old and not report.changed and same_store:
         report.build = old_build.name
         report.seconds = time.perf_counter() - started
         return report
@@ -211,12 +266,12 @@ def ingest(
     builds.mkdir(exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = builds / f".staging-{name}"
-    client = chroma_client(staging)
+    store = VectorStore(staging, chroma_url)
     try:
         ids = list(wanted)
         for n, part in enumerate(parts):
-            collection = client.create_collection(
-                _collection_name(n),
+            collection = store.client.create_collection(
+                store.name(n),
                 embedding_function=ChromaEmbeddingFunction(part),
                 metadata={"hnsw:space": "cosine", "model": part.name},
             )
@@ -229,15 +284,18 @@ def ingest(
                     metadatas=[_metadata(*wanted[cid]) for cid in chunk],
                 )
     finally:
-        release_client(client)
+        store.close()
     manifest = {
         "embedder": embedder.name, "models": [p.name for p in parts], "chunks": len(wanted), "created": name,
+        "chroma_url": chroma_url,
     }
+    staging.mkdir(parents=True, exist_ok=True)  # a server build has no Chroma folder in it
     np.savez(staging / ANCHORS, **{cid: anchors[cid] for cid in wanted})  # type: ignore[arg-type]
+    (staging / IN_USE).touch()
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.rename(staging, builds / name)
     _swap_pointer(index_dir, name)
-    _prune(builds, keep={name, old_build.name if old_build else ""})
+    _prune(builds, keep={name, old_build.name if old_build else ""}, chroma_url=chroma_url)
     report.build = name
     report.seconds = time.perf_counter() - started
     return report
@@ -252,11 +310,50 @@ def _swap_pointer(index_dir: Path, name: str) -> None:
     os.replace(tmp, index_dir / POINTER)
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
-    """Remove old builds and abandoned staging folders; the previous build stays for readers still on it."""
+def _manifest(build: Path) -> dict[str, Any]:
+    return dict(json.loads((build / MANIFEST).read_text(encoding="utf-8")))
+
+
+def in_use(build: Path) -> bool:
+    """Return whether some process (this one included) serves the build: it holds a shared lock on it."""
+    try:
+        with open(build / IN_USE, "rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
+
+
+def _prune(builds: Path, keep: set[str], chroma_url: str | None = None) -> None:
+    """Remove old builds and abandoned staging folders, except the previous build and any build still served."""
     for path in builds.iterdir():
-        if path.name not in keep:
+        if path.name in keep:
+            continue
+        if in_use(path):
+            keep = keep | {path.name}
+        else:
             shutil.rmtree(path, ignore_errors=True)
+    if chroma_url:
+        client = server_client(chroma_url)
+        for collection in client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            build = name.removeprefix("kb-").rsplit("-", 2)[0] if name.startswith("kb-") else None
+            if build is not None and build not in keep:
+                client.delete_collection(name)
+
+
+def _hold(build: Path) -> Any:
+    """Take a shared lock on a build for as long as the returned file stays open (None: a build without one)."""
+    try:
+        fh = open(build / IN_USE, "rb")  # noqa: SIM115 - held until KnowledgeIndex.close()
+    except FileNotFoundError:
+        return None
+    fcntl.flock(fh, fcntl.LOCK_SH)
+    return fh
 
 
 @dataclass(frozen=True)
@@ -283,7 +380,7 @@ class Chunk:
 class KnowledgeIndex:
     """The served index: Chroma for vectors, plus every chunk in memory for lexical ranking and lookup."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
+    def __init__(self, index_dir: Path, embedder: Embedder, chroma_url: str | None = None) -> None:
         build = current_build(index_dir)
         if build is None:
             raise IndexNotReadyError(f"no knowledge index under {index_dir}; run `coach ingest` first")
@@ -293,12 +390,24 @@ class KnowledgeIndex:
                 f"the index was built with embedder {manifest.get('embedder')!r} but COACH_EMBEDDER is "
                 f"{embedder.name!r}; run `coach ingest` to rebuild it"
             )
+        if manifest.get("chroma_url") != chroma_url:
+            where = manifest.get("chroma_url") or "the embedded store"
+            raise IndexNotReadyError(
+                f"the index was built in {where} but COACH_CHROMA_URL is {chroma_url or 'unset'}; "
+                "run `coach ingest` to move it"
+            )
         self.build = build.name
         self.embedder = embedder
         self.parts = parts_of(embedder)
-        self._client = chroma_client(build)
+        self._lock = _hold(build)
+        # Chroma writes to the folder it opens: serve a private copy, so the shared build is never written to.
+        self._copy = None if chroma_url else Path(tempfile.mkdtemp(prefix=f"coach-served-{build.name}-"))
+        if self._copy is not None:
+            shutil.copytree(build, self._copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(IN_USE))
+        self._store = VectorStore(self._copy or build, chroma_url)
+        # Our embedding function is always passed: Chroma must never fall back to its downloading default.
         self.collections = [
-            self._client.get_collection(_collection_name(n), embedding_function=ChromaEmbeddingFunction(part))
+            self._store.client.get_collection(self._store.name(n), embedding_function=ChromaEmbeddingFunction(part))
             for n, part in enumerate(self.parts)
         ]
         got = self.collections[0].get(include=["metadatas", "documents"])
@@ -344,5 +453,10 @@ class KnowledgeIndex:
         )
 
     def close(self) -> None:
-        """Release Chroma's files."""
-        release_client(self._client)
+        """Release Chroma's files, the private copy and the build's lock."""
+        self._store.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()  # releases the shared lock
+            self._lock = None

@@ -24,6 +24,10 @@ def test_rows_from_before_bases_existed_belong_to_default(tmp_path: Path) -> Non
         conn.execute("INSERT INTO trainer_assignments (scenario, rep, due, min_score, created_at) "
                      "VALUES ('price-objection', 'amy', '2030-01-31', 70, '2026-01-01 00:00:00')")
         conn.execute("ALTER TABLE trainer_assignments DROP COLUMN kb")
+        for table in ("knowledge_bases", "knowledge_base_mappings", "knowledge_enrichment_cache",
+                      "knowledge_enrichment_reviews"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE alembic_version SET version_num = '0001_baseline'")  # the schema before bases
         assert "kb" not in {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
 
     database = Database(f"sqlite:///{path}")

@@ -81,6 +81,7 @@ def test_an_older_database_gets_the_version_column(tmp_path):
     built = build_container(settings)
     sid = built.roleplay.start("price-objection", "en")["session_id"]
     with built.database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))  # a database from before migrations
         conn.execute(text("ALTER TABLE roleplay_sessions DROP COLUMN version"))
     built.close()
     reopened = build_container(settings)

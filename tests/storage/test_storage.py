@@ -69,6 +69,7 @@ def test_the_rate_limit_counts_exactly_under_concurrency(database: Database) -> 
 
 def test_an_older_schema_gets_the_new_columns(database_url: str, database: Database) -> None:
     with database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))  # a database from before migrations
         conn.execute(text("ALTER TABLE roleplay_sessions DROP COLUMN version"))
         conn.execute(text("ALTER TABLE slack_claims DROP COLUMN done"))
         conn.execute(text("ALTER TABLE slack_claims DROP COLUMN lease_until"))
