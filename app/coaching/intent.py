@@ -47,6 +47,8 @@ UNETHICAL = [
     r"(not|won'?t|doesn'?t)\s+(show up|look|count|be seen)\s+as\s+a\s+bribe",
     r"\b(write|make|create|generate|help me|how (do|can|should) i|way to)\b.{0,25}\b(fake|forge|fabricate|falsify|"
     r"counterfeit)\w*",
+    r"\b(fake|forged|made[- ]up|fabricated|falsified)\b.{0,20}\b(reference|testimonial|case stud|review|letter|"
+    r"invoice|certificate|signature|document|quote|receipt)",
     r"\bwithout (them|him|her|the customer|the client|the prospect|their) (knowing|consent|noticing|permission)",
     r"\bbehind (their|his|her|the customer'?s|the client'?s) back\b",
     r"\bhack\w*\s+(into|their|the|a)\b|\bbreak into\b|\bphish\w*",
@@ -61,6 +63,7 @@ UNETHICAL = [
     r"(偷偷|私下|背着|瞒着|不让.{0,4}知道).{0,20}(查|获取|拿到|弄到|打听).{0,10}(身份证|住址|家庭|手机号|隐私|个人信息|账号)",
     r"(塞|给|送|私下给).{0,6}(红包|回扣|好处费)|行贿|(怎么|如何).{0,6}(贿赂|塞钱)",
     r"(编|捏造|伪造|刷|虚构).{0,10}(差评|好评|评价|合同|签字|报价|证书|资质|发票|记录)",
+    r"假的?.{0,4}(推荐信|证明|评价|发票|合同|签字|证书|报价单)",
     r"(以为|误以为|让他觉得|让客户觉得).{0,8}我们有",
     r"(隐藏|暗藏|偷偷加|看不出).{0,10}(收费|费用|条款)|(收费|费用|条款).{0,10}(看不出|发现不了)",
     r"(老年人|老人|老太太|老大爷).{0,20}(好骗|忽悠|骗)",
