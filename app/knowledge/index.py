@@ -321,12 +321,12 @@ class KnowledgeIndex:
     def dense(
         self, vectors: list[np.ndarray], n: int, where: dict[str, Any] | None
     ) -> list[list[tuple[str, float]]]:
-        """Return, per model, (chunk id, cosine similarity) for the n nearest chunks."""
+        """Return, per model given a vector (the first ones), (chunk id, cosine) for the n nearest chunks."""
         n = min(n, len(self.chunks))
         if n == 0:
             return [[] for _ in vectors]
         out = []
-        for collection, vector in zip(self.collections, vectors, strict=True):
+        for collection, vector in zip(self.collections[: len(vectors)], vectors, strict=True):
             result = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
             out.append(
                 [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
