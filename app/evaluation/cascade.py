@@ -19,7 +19,7 @@ from typing import Any
 
 from app.config import ROOT, Settings
 from app.container import build_container
-from app.evaluation.retrieval import load_questions, score
+from app.evaluation.retrieval import Ranker, load_questions, score
 from app.knowledge.cascade import CascadeRetriever
 from app.knowledge.retriever import Retriever
 
@@ -51,6 +51,12 @@ def probe(cascade: CascadeRetriever, rows: list[dict[str, Any]]) -> list[Probe]:
     return out
 
 
+def _ranked(probes: list[Probe], cheap: bool) -> Ranker:
+    """Return a ranker that answers each probed question as the cheap (or the full) ranking did."""
+    ranked = {p.row["q"]: (p.cheap if cheap else p.full) for p in probes}
+    return lambda q: ranked[q]
+
+
 def at_margin(probes: list[Probe], margin: float) -> tuple[dict[str, dict[str, float]], float]:
     """Return the cascade's scores at `margin` and the share of questions that needed e5."""
     ranked = {p.row["q"]: (p.cheap if p.lead >= margin else p.full) for p in probes}
@@ -60,7 +66,7 @@ def at_margin(probes: list[Probe], margin: float) -> tuple[dict[str, dict[str, f
 
 def calibrate(probes: list[Probe]) -> float:
     """Return the smallest margin at which the cascade scores no lower than always-e5 on every metric."""
-    full = score([p.row for p in probes], lambda q: next(x.full for x in probes if x.row["q"] == q))["all"]
+    full = score([p.row for p in probes], _ranked(probes, cheap=False))["all"]
     candidates = sorted({round(p.lead, 4) for p in probes if p.lead != float("inf")})
     # A margin must hold at every larger candidate too, so one lucky skip does not pick it.
     best = (candidates[-1] + 1e-4) if candidates else 0.0
@@ -107,8 +113,8 @@ def main(paths: list[Path]) -> dict[str, Any]:
             report[name] = {
                 "share_needing_e5": round(share, 3),
                 "cascade": got,
-                "always_e5": score(rows, lambda q, n=name: next(p.full for p in probes[n] if p.row["q"] == q)),
-                "cheap_only": score(rows, lambda q, n=name: next(p.cheap for p in probes[n] if p.row["q"] == q)),
+                "always_e5": score(rows, _ranked(probes[name], cheap=False)),
+                "cheap_only": score(rows, _ranked(probes[name], cheap=True)),
                 "latency_cascade": _latency(cascade.search, rows),
                 "latency_always_e5": _latency(plain.search, rows),
                 "load_average_after": round(os.getloadavg()[0], 2),
