@@ -65,11 +65,9 @@ class CascadeRetriever(Retriever):
         return hits[0].score - hits[1].score if len(hits) == 2 else float("inf")
 
 
-def complete(retriever: Retriever, query: str, vectors: list[np.ndarray]) -> list[np.ndarray]:
-    """Return a query's vectors from every model (the ones a cascade skipped are embedded now)."""
-    if isinstance(retriever, CascadeRetriever) and len(vectors) < len(retriever.index.parts):
-        return retriever.complete(query, vectors)
-    return vectors
+def embed_all(retriever: Retriever, query: str) -> list[np.ndarray]:
+    """Return a query's vectors from every model, whether or not the retriever is a cascade."""
+    return Retriever.embed(retriever, query)
 
 
 def make_retriever(index: KnowledgeIndex, situation: LinearModel | None, cheap_situation: LinearModel | None,
