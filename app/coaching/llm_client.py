@@ -77,6 +77,10 @@ class ChatClient:
                 threading.Thread(target=watchdog, daemon=True, name="llm-watchdog").start()
                 if response.status_code != 200:
                     raise LLMFailure(f"model server answered HTTP {response.status_code}", "error")
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # A server that ignores "stream": the whole completion at once.
+                    yield _delta(response.read().decode("utf-8"))
+                    return
                 for line in response.iter_lines():
                     budget.check()
                     if not line.startswith("data:"):
