@@ -128,10 +128,11 @@ class ChatService:
 
     def answer_stream(
         self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
-        channel: str = "api", cancel: threading.Event | None = None,
+        channel: str = "api", cancel: threading.Event | None = None, report: dict[str, Any] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield (event, data): `delta` text as the model writes it, `replace` when the checks change the answer,
-        then `done` with the stored result's public fields (minus the answer)."""
+        then `done` with the stored result's public fields (minus the answer). `report` (for evals) receives what
+        the LLM path did, raw model output included; it never goes to a client."""
         text = text.strip()
         conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
         language = lang or detect_language(text)
@@ -169,6 +170,8 @@ class ChatService:
             if _norm(result.answer) != _norm("".join(shown)):
                 yield "replace", {"text": result.answer, "reason": result.llm.get("reason") or "repaired"}
         result = self._store(result, text, conversation_id, user, channel)
+        if report is not None:
+            report.update(result.llm, answer=result.answer)
         yield "done", {k: v for k, v in result.public().items() if k != "answer"}
 
     def _budget(self, cancel: threading.Event | None) -> Budget:
