@@ -62,8 +62,7 @@ AGREE = re.compile(
     re.IGNORECASE,
 )
 # Situations where the engine decided the customer resists, and where it decided the customer moves forward.
-RESISTING = {"pushback", "premature_close", "neutral", "argue", "pressure", "discount", "overpromise",
-             "blame_customer", "disparage", "deflect", "walked_away", "time_up", "fact_guarded", "filler", "meta"}
+RESISTING = {"pushback", "premature_close", "argue", "pressure", "blame_customer", "walked_away", "time_up"}
 FORWARD = {"resolved", "progressed", "buying_signal", "softened", "reveal"}
 
 SITUATION_TEXT = {
@@ -119,7 +118,8 @@ def judge_reply(
     if len(re.sub(r"[\W_]+", "", FILLER_PHRASES.sub("", text))) <= 2:
         return False, "generic filler"
     keys = {k.rsplit(":", 1)[-1] for k in situations or []}
-    resisting = bool(keys & RESISTING) or bool(scripted and PUSHBACK.search(scripted) and not AGREE.search(scripted))
+    resisting = bool(keys & RESISTING) if keys else bool(
+        scripted and PUSHBACK.search(scripted) and not AGREE.search(scripted))
     if resisting and not PUSHBACK.search(text):
         return False, "contradicts the engine: it decided the customer pushes back"
     if keys and keys <= FORWARD and AGREE.search(scripted or "") and not AGREE.search(text) and PUSHBACK.search(
