@@ -41,7 +41,8 @@ def test_no_served_answer_has_a_canary_refusal_uncited_or_unsupported_sentence(r
             assert sentence.tags, f"uncited advice served in #{row['n']}: {sentence.text}"
             assert set(sentence.tags) <= set(hits), f"a tag of an item not retrieved in #{row['n']}"
             scores = scorer.scores([sentence.text], [hits[t] for t in sentence.tags])[0]
-            assert any(scorer.supports(float(s), sentence.text, hits[t]) for s, t in zip(scores, sentence.tags))
+            pairs = zip(scores, sentence.tags, strict=True)
+            assert any(scorer.supports(float(s), sentence.text, hits[t]) for s, t in pairs)
 
 
 def test_the_known_bad_answers_are_replaced_and_the_mangled_ones_repaired(result):

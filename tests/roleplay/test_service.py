@@ -175,7 +175,8 @@ def test_a_long_turn_is_analysed_on_a_bounded_prefix(service, monkeypatch):
     [
         ("I'm sorry, but I can't assist with that.", ["pushback"], "It's still 20% more.",
          "refusal or assistant-speak"),
-        ("好的，我明白了。谢谢您的解释。", ["premature_close"], "等等，我的问题还没解决呢，现在谈签约太早了。", "generic filler"),
+        ("好的，我明白了。谢谢您的解释。", ["premature_close"], "等等，我的问题还没解决呢，现在谈签约太早了。",
+         "generic filler"),
         ("Sounds good, send it over and I'll sign.", ["premature_close"],
          "Slow down. You're asking for the order and I still have questions.",
          "contradicts the engine: it decided the customer pushes back"),
