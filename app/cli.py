@@ -301,7 +301,8 @@ def eval_answers(
     container = build_container(settings)
     try:
         container.chat.answer("warm-up question about pricing")
-        report = evaluate(container.chat, load_cases(files, probes))
+        raw: list[dict[str, object]] = []
+        report = evaluate(container.chat, load_cases(files, probes), raw)
     finally:
         container.close()
     mode = "offline composer" if settings.llm == "none" else f"LLM ({settings.llm}:{settings.llm_model})"
@@ -317,6 +318,9 @@ def eval_answers(
         payload = {"mode": mode, "datasets": [p.name for p in files] + [probes.name], **report}
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"saved {out.relative_to(ROOT)}")
+        if raw:  # the model's raw outputs, for review beside the numbers
+            out.with_suffix(".raw.jsonl").write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in raw), encoding="utf-8")
 
 
 @eval_cli.command("chat")

@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_timeout_s: float = Field(default=20.0, gt=0)  # one role-play customer line
+    # One budget for everything the LLM does for one chat request (follow-up rewrite and answer together): a
+    # hosted model answers in 2-10 s, a small local one on CPU in 10-40 s. Spent, the request hangs up on the
+    # model server and the offline answer is served (streamed answers show text as the model writes it).
+    llm_budget_s: float = Field(default=45.0, gt=0)
 
     trainer_routes: bool = False
     trainer_tokens: str = ""

@@ -11,6 +11,8 @@ from app.errors import ConfigError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from app.coaching.llm_client import ChatClient
+
 
 def _openai(settings: Settings) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
@@ -32,6 +34,20 @@ def _ollama(settings: Settings) -> BaseChatModel:
 
 
 PROVIDERS: dict[str, Callable[[Settings], BaseChatModel]] = {"openai": _openai, "ollama": _ollama}
+
+
+def make_chat_client(settings: Settings) -> ChatClient | None:
+    """Return a streaming client for the configured model's OpenAI-compatible endpoint, or None without an LLM."""
+    from app.coaching.llm_client import ChatClient
+
+    if settings.llm == "none":
+        return None
+    make_chat_model(settings)  # the same configuration errors, said once
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    if settings.llm == "ollama":  # Ollama serves the OpenAI API under /v1
+        base = (settings.llm_base_url or "http://127.0.0.1:11434").rstrip("/")
+        return ChatClient(base if base.endswith("/v1") else base + "/v1", settings.llm_model, key)
+    return ChatClient(settings.llm_base_url or "https://api.openai.com/v1", settings.llm_model, key)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:

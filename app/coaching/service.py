@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.coaching.chain import LLMAnswerer, LLMFailure
+from app.coaching.chain import Budget, LLMAnswerer, LLMFailure
 from app.coaching.composer import compose, lead_line, message, source_language_note
+from app.coaching.grounding import Grounder
 from app.coaching.intent import IntentClassifier, IntentResult
-from app.coaching.providers import make_chat_model
+from app.coaching.providers import make_chat_client
 from app.coaching.store import ChatStore, Turn
+from app.coaching.support import SupportScorer
 from app.coaching.understanding import Reading, Understanding
 from app.knowledge.bases import DEFAULT
 from app.knowledge.cascade import embed_all
@@ -62,6 +67,8 @@ class ChatResult:
     degraded: bool = False
     scope: str = "sales"
     hits: list[Hit] = field(default_factory=list, repr=False)
+    # What the LLM path did (for evals and logs, never sent to a client): served | repaired | a fallback reason.
+    llm: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def public(self) -> dict[str, Any]:
         """Return the fields the chat API exposes."""
@@ -84,10 +91,20 @@ class ChatService:
         self._container = container
         self.settings = container.settings
         self.store = ChatStore(container.database)
-        model = make_chat_model(self.settings)
-        self.llm = LLMAnswerer(model, self.settings.prompts_dir, self.settings.llm_timeout_s) if model else None
+        client = make_chat_client(self.settings)
+        self.llm = None
+        if client is not None:
+            from app.knowledge.documents import load_knowledge
+
+            known = {item.id for item in load_knowledge(self.settings.knowledge_dir)}
+            grounder = Grounder(SupportScorer(container.embedder), known)
+            self.llm = LLMAnswerer(client, self.settings.prompts_dir, grounder)
         self._intent: dict[str, tuple[str, IntentClassifier]] = {}  # per knowledge base: (build, classifier)
         self.understanding = Understanding(container.embedder)
+
+    def ensure_ready(self, kb: str = DEFAULT) -> None:
+        """Raise the 503 that says how to build the index, before a stream's status line is sent."""
+        self._container.require_retriever(kb)
 
     def _classifier(self, kb: str = DEFAULT) -> IntentClassifier:
         index = self._container.require_retriever(kb).index
@@ -98,24 +115,93 @@ class ChatService:
 
     def answer(
         self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
-        channel: str = "api", kb: str = DEFAULT,
+        channel: str = "api", kb: str = DEFAULT, cancel: threading.Event | None = None,
     ) -> ChatResult:
-        """Answer one message from knowledge base `kb` and store the exchange."""
+        """Answer one message from knowledge base `kb` and store the exchange (cancel: set when the asker went
+        away)."""
         text = text.strip()
         conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
         language = lang or detect_language(text)
         history = self.store.history(conversation_id, kb=kb)
-        result = self._respond(text, language, history, kb)
+        planned = self._plan(text, language, history, kb)
+        if isinstance(planned, ChatResult):
+            result = planned
+        else:
+            result = self._answer_planned(planned, self._budget(cancel))
+        return self._store(result, text, conversation_id, user, channel, kb)
+
+    def answer_stream(
+        self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
+        channel: str = "api", cancel: threading.Event | None = None, report: dict[str, Any] | None = None,
+        kb: str = DEFAULT,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield (event, data): `delta` text as the model writes it, `replace` when the checks change the answer,
+        then `done` with the stored result's public fields (minus the answer). `report` (for evals) receives what
+        the LLM path did, raw model output included; it never goes to a client."""
+        text = text.strip()
+        conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
+        language = lang or detect_language(text)
+        history = self.store.history(conversation_id, kb=kb)
+        planned = self._plan(text, language, history, kb)
+        if isinstance(planned, ChatResult) or self.llm is None:
+            result = planned if isinstance(planned, ChatResult) else self._answer_planned(planned, None)
+            for piece in re.findall(r"[^\n]*\n|[^\n]+$", result.answer):
+                yield "delta", {"text": piece}
+        else:
+            budget = self._budget(cancel)
+            shown: list[str] = []
+            raw: list[str] = []
+            started = time.monotonic()
+            try:
+                standalone, hits = self._standalone(planned, budget)
+                first = True
+                for piece in self.llm.stream(standalone, hits, language, history, budget, raw):
+                    if piece:
+                        if first:
+                            planned.timings["first_token_s"] = round(time.monotonic() - started, 3)
+                            first = False
+                        shown.append(piece)
+                        yield "delta", {"text": piece}
+                checked = self.llm.finish(raw[0] if raw else "", standalone, hits, language, planned.previous)
+                used = [h for h in hits if h.id in checked.cited]
+                note = source_language_note(used, language)
+                result = _answered(f"{checked.text}\n\n{note}" if note else checked.text, used, language,
+                                   degraded=False, hits=hits)
+                result.llm = {"outcome": checked.grounded.reason, "raw": checked.raw,
+                              "checked": checked.grounded.checked, "supported": checked.grounded.supported}
+            except LLMFailure as exc:
+                log.warning("LLM answer failed, using the offline composer: %s", exc)
+                result = self._offline(planned, degraded=True)
+                result.llm = {"outcome": "fallback", "reason": exc.reason, "raw": raw[0] if raw else ""}
+            result.llm.update(planned.timings, total_s=round(time.monotonic() - started, 3))
+            if _norm(result.answer) != _norm("".join(shown)):
+                yield "replace", {"text": result.answer, "reason": result.llm.get("reason") or "repaired"}
+        result = self._store(result, text, conversation_id, user, channel, kb)
+        if report is not None:
+            report.update(result.llm, answer=result.answer)
+        yield "done", {k: v for k, v in result.public().items() if k != "answer"}
+
+    def _budget(self, cancel: threading.Event | None) -> Budget:
+        budget = Budget(self.settings.llm_budget_s)
+        if cancel is not None:
+            budget.cancel = cancel
+        return budget
+
+    def _store(
+        self, result: ChatResult, text: str, conversation_id: str, user: str | None, channel: str,
+        kb: str = DEFAULT,
+    ) -> ChatResult:
         result.conversation_id = conversation_id
         # A sales question the standards do not cover is stored as such, so it reaches the unanswered report.
         stored = "not_covered" if result.scope == "not_covered" else result.status
         result.message_id = self.store.record(
-            conversation_id, text, result.answer, language, stored,
+            conversation_id, text, result.answer, result.language, stored,
             [c.__dict__ for c in result.citations], channel=channel, user=user, kb=kb,
         )
         return result
 
-    def _respond(self, text: str, language: str, history: list[Turn], kb: str = DEFAULT) -> ChatResult:
+    def _plan(self, text: str, language: str, history: list[Turn], kb: str = DEFAULT) -> ChatResult | _Plan:
+        """Read and retrieve: a fixed reply (refused, out of scope), or what an answer is to be built from."""
         retriever = self._container.require_retriever(kb)
         guard = self._classifier(kb).classify(text, vector=None, rules_only=True)
         if guard.intent in ("injection", "unethical"):
@@ -153,22 +239,48 @@ class ChatService:
                                              kind=COMPLEMENT[hits[0].kind], lang=language)
             hits = _merge(hits, other, limit=MIN_CITATIONS)
 
-        degraded = False
-        if self.llm is not None:
-            try:
-                standalone = self.llm.rewrite(history, text) if history else text
-                if standalone != text and standalone != query:
-                    hits = _merge(hits, retriever.search(standalone, k=MAX_CITATIONS, lang=language))
-                answer = self.llm.answer(standalone, hits, language, history)
-                used = [h for h in hits if h.id in answer.cited]
-                note = source_language_note(used, language)
-                return _answered(f"{answer.text}\n\n{note}" if note else answer.text, used, language,
-                                 degraded=False, hits=hits)
-            except LLMFailure as exc:
-                log.warning("LLM answer failed, using the offline composer: %s", exc)
-                degraded = True
-        text_out = compose(hits, language, reading.qtype, previous)
-        return _answered(text_out, hits, language, degraded=degraded, hits=hits)
+        return _Plan(text, language, history, query, hits, previous, reading.qtype, kb)
+
+    def _standalone(self, plan: _Plan, budget: Budget) -> tuple[str, list[Hit]]:
+        """Return the question the model answers (a checked rewrite of a follow-up) and the hits it answers from."""
+        assert self.llm is not None
+        if not plan.history:
+            return plan.text, plan.hits
+        started = time.monotonic()
+        standalone = self.llm.rewrite(plan.history, plan.text, budget)
+        plan.timings["rewrite_s"] = round(time.monotonic() - started, 3)
+        if self.llm.last_rewrite_rejected:
+            plan.timings["rewrite_rejected"] = self.llm.last_rewrite_rejected
+        hits = plan.hits
+        if standalone != plan.text and standalone != plan.query:
+            retriever = self._container.require_retriever(plan.kb)
+            hits = _merge(hits, retriever.search(standalone, k=MAX_CITATIONS, lang=plan.language))
+        return standalone, hits
+
+    def _answer_planned(self, plan: _Plan, budget: Budget | None) -> ChatResult:
+        if self.llm is None or budget is None:
+            return self._offline(plan, degraded=False)
+        started = time.monotonic()
+        try:
+            standalone, hits = self._standalone(plan, budget)
+            answer = self.llm.answer(standalone, hits, plan.language, plan.history, budget, plan.previous)
+        except LLMFailure as exc:
+            log.warning("LLM answer failed, using the offline composer: %s", exc)
+            result = self._offline(plan, degraded=True)
+            result.llm = {"outcome": "fallback", "reason": exc.reason, **plan.timings}
+        else:
+            used = [h for h in hits if h.id in answer.cited]
+            note = source_language_note(used, plan.language)
+            result = _answered(f"{answer.text}\n\n{note}" if note else answer.text, used, plan.language,
+                               degraded=False, hits=hits)
+            result.llm = {"outcome": answer.grounded.reason, "raw": answer.raw, "checked": answer.grounded.checked,
+                          "supported": answer.grounded.supported, **plan.timings}
+        result.llm["total_s"] = round(time.monotonic() - started, 3)
+        return result
+
+    def _offline(self, plan: _Plan, degraded: bool) -> ChatResult:
+        text_out = compose(plan.hits, plan.language, plan.qtype, plan.previous)
+        return _answered(text_out, plan.hits, plan.language, degraded=degraded, hits=plan.hits)
 
     def _read(
         self, text: str, query: str, vectors: list[Any], own_vectors: list[Any], kb: str = DEFAULT,
@@ -230,6 +342,25 @@ class ChatService:
     def unanswered(self, limit: int = 100, kb: str = DEFAULT) -> list[dict[str, Any]]:
         """Return the questions knowledge base `kb` did not serve well."""
         return self.store.unanswered(limit, kb=kb)
+
+
+@dataclass
+class _Plan:
+    """What an answer is built from, once the message is read and the items retrieved."""
+
+    text: str
+    language: str
+    history: list[Turn]
+    query: str
+    hits: list[Hit]
+    previous: str | None
+    qtype: str
+    kb: str = DEFAULT
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def _fixed(status: Status, text: str, language: str, scope: str) -> ChatResult:

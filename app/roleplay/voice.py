@@ -1,7 +1,10 @@
 """Voice the customer with an LLM when one is configured; the engine has already decided what happens.
 
-The LLM only rephrases the scripted reaction in character. Its reply is checked, and the scripted line is
-used whenever the model errs, times out, answers in the wrong language or slips into the seller's voice.
+The LLM only rephrases the scripted reaction in character. Its reply is checked (judge_reply), and the scripted
+line is used whenever the model errs, times out, answers in the wrong language, refuses or talks like an
+assistant, says nothing (generic filler), slips into the seller's voice, or takes a stance the engine did not
+decide: the scripted line's intent is the reference. The recorded real-model lines behind these checks are in
+evals/recordings/.
 """
 
 from __future__ import annotations
@@ -31,6 +34,37 @@ SELLER_VOICE = re.compile(
     r"|您(?:要|想)不要(?:签|下单|购买)|感谢您选择我们",
     re.IGNORECASE,
 )
+# A model refusing or stepping out of the role: never a customer's line.
+ASSISTANT_SPEAK = re.compile(
+    r"\bI'?m sorry,? but\b|\bI can(?:not|'t) (?:assist|help|comply)\b|\bas an? (?:AI|language model|assistant)\b"
+    r"|\bhow (?:can|may) I (?:help|assist)\b|\bI'?m (?:just )?an? (?:AI|assistant)\b|\bhappy to help\b"
+    r"|抱歉，?我(?:不能|无法)|我无法(?:协助|帮助|回答|完成)|作为(?:一个)?(?:AI|人工智能|语言模型|助手)|有什么(?:可以|能)帮(?:您|你)",
+    re.IGNORECASE,
+)
+# Generic acknowledgements that carry no reaction at all ("我明白了，谢谢您的解释。").
+FILLER_PHRASES = re.compile(
+    r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
+    r"|\b(?:i see|i understand|understood|got it|okay|ok|alright|sure|thanks?(?: you)?(?: for (?:the|your) "
+    r"(?:explanation|information|info|clarification))?|that makes sense|noted)\b",
+    re.IGNORECASE,
+)
+# Cues of a customer pushing back, and of one agreeing or moving forward.
+PUSHBACK = re.compile(
+    r"等等|太早|还没|不行|不够|还是|贵|问题|风险|顾虑|凭什么|别急|慢着|先别|不急|没回答|绕不过|不能接受|算了|走了|再说"
+    r"|\b(?:hold on|wait|too early|slow down|not yet|still|expensive|more than|questions?|risk|concern|why should"
+    r"|doesn'?t|don'?t|haven'?t|won'?t|can'?t|not|no)\b",
+    re.IGNORECASE,
+)
+AGREE = re.compile(
+    r"好的|行[，。！!]?$|可以|没问题|就这么定|成交|签吧|发过来|同意|听起来不错|挺好"
+    r"|\b(?:sounds good|deal|let'?s do it|send (?:it|me|the contract)|i agree|that works|fine by me|go ahead|"
+    r"great|perfect|agreed)\b",
+    re.IGNORECASE,
+)
+# Situations where the engine decided the customer resists, and where it decided the customer moves forward.
+RESISTING = {"pushback", "premature_close", "argue", "pressure", "blame_customer", "walked_away", "time_up"}
+FORWARD = {"resolved", "progressed", "buying_signal", "softened", "reveal"}
+
 SITUATION_TEXT = {
     "reveal": "the rep's question worked: admit your real concern.",
     "softened": "the rep's answer helped a little; you want more.",
@@ -61,12 +95,37 @@ SITUATION_TEXT = {
 
 def in_character(reply: str, lang: str, rep_message: str) -> bool:
     """Return whether a reply reads as the customer, in the session language."""
+    return judge_reply(reply, lang, rep_message)[0]
+
+
+def judge_reply(
+    reply: str, lang: str, rep_message: str, scripted: str = "", situations: list[str] | None = None,
+) -> tuple[bool, str]:
+    """Return (whether to voice the reply, why): the customer's words, in the session language and stance."""
     text = reply.strip()
-    if not text or len(text) > MAX_REPLY_CHARS or text == rep_message.strip():
-        return False
+    if not text:
+        return False, "empty"
+    if len(text) > MAX_REPLY_CHARS:
+        return False, "too long"
+    if text == rep_message.strip():
+        return False, "echoes the rep"
+    if ASSISTANT_SPEAK.search(text):
+        return False, "refusal or assistant-speak"
     if detect_language(text) != lang:
-        return False
-    return SELLER_VOICE.search(text) is None
+        return False, "wrong language"
+    if SELLER_VOICE.search(text):
+        return False, "seller's voice"
+    if len(re.sub(r"[\W_]+", "", FILLER_PHRASES.sub("", text))) <= 2:
+        return False, "generic filler"
+    keys = {k.rsplit(":", 1)[-1] for k in situations or []}
+    resisting = bool(keys & RESISTING) if keys else bool(
+        scripted and PUSHBACK.search(scripted) and not AGREE.search(scripted))
+    if resisting and not PUSHBACK.search(text):
+        return False, "contradicts the engine: it decided the customer pushes back"
+    if keys and keys <= FORWARD and AGREE.search(scripted or "") and not AGREE.search(text) and PUSHBACK.search(
+            text) and not PUSHBACK.search(scripted):
+        return False, "contradicts the engine: it decided the customer moves forward"
+    return True, "in character"
 
 
 class CustomerVoice:
@@ -94,8 +153,9 @@ class CustomerVoice:
             return scripted, "script"
         reply = str(getattr(message, "content", message)).strip().strip('"“”')
         reply = re.sub(r"^(?:customer|客户)\s*[:：]\s*", "", reply, flags=re.IGNORECASE)
-        if not in_character(reply, lang, rep_message):
-            log.info("customer voice slipped out of character; using the scripted line")
+        ok, why = judge_reply(reply, lang, rep_message, scripted, situations)
+        if not ok:
+            log.info("customer voice rejected (%s); using the scripted line", why)
             return scripted, "script"
         return reply, "llm"
 
@@ -110,7 +170,11 @@ class CustomerVoice:
             "You are warming up." if state["trust"] >= 55 else "You are guarded.")
         described = "; ".join(SITUATION_TEXT.get(key.rsplit(":", 1)[-1], key) for key in situations) or \
             "the rep asked you a question; answer it from the facts below."
-        given = [scenario.facts[slot].get(lang)[0] for slot in state.get("facts_given", []) if slot in scenario.facts]
+        # The fact sheet: what the customer has shared, and what anyone could know about the company (depth 0), so
+        # a factual question gets an answer in character; deeper facts stay with the engine's decision.
+        shared = [slot for slot in state.get("facts_given", []) if slot in scenario.facts]
+        public = [slot for slot, fact in scenario.facts.items() if fact.depth == 0 and slot not in shared]
+        given = [scenario.facts[slot].get(lang)[0] for slot in shared + public]
         lines = [f"{'Rep' if who == 'rep' else 'Customer'}: {text}" for who, text in history[-8:]]
         assert self.template is not None  # only called when an LLM (and so its prompt) is configured
         return self.template.substitute(

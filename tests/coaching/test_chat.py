@@ -92,6 +92,8 @@ def test_streaming_sends_deltas_then_a_final_event(client):
         (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
         for block in response.text.strip().split("\n\n")
     ]
+    assert events[0][0] == "start"  # headers and a first event at once, before any answer exists
+    events = events[1:]
     assert [e for e, _ in events[:-1]] == ["delta"] * (len(events) - 1) and events[-1][0] == "done"
     text = "".join(d["text"] for _, d in events[:-1])
     done = events[-1][1]
@@ -199,7 +201,7 @@ def test_oversized_chat_body_is_413(client):
 def llm_settings(settings):
     def make(url: str, timeout: float = 5.0):
         return settings.model_copy(update={
-            "llm": "openai", "llm_base_url": url, "llm_model": "test-model", "llm_timeout_s": timeout,
+            "llm": "openai", "llm_base_url": url, "llm_model": "test-model", "llm_budget_s": timeout,
         })
     return make
 

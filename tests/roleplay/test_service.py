@@ -168,3 +168,41 @@ def test_a_long_turn_is_analysed_on_a_bounded_prefix(service, monkeypatch):
     sid = service.start("price-objection", "en")["session_id"]
     reply = service.turn(sid, "I understand your concern about the price. " * 90)
     assert reply["feedback"] and seen and max(seen) <= 4 * MAX_ANALYSED_TOKENS  # a quarter token per letter
+
+
+@pytest.mark.parametrize(
+    ("reply", "situations", "scripted", "why"),
+    [
+        ("I'm sorry, but I can't assist with that.", ["pushback"], "It's still 20% more.",
+         "refusal or assistant-speak"),
+        ("好的，我明白了。谢谢您的解释。", ["premature_close"], "等等，我的问题还没解决呢，现在谈签约太早了。",
+         "generic filler"),
+        ("Sounds good, send it over and I'll sign.", ["premature_close"],
+         "Slow down. You're asking for the order and I still have questions.",
+         "contradicts the engine: it decided the customer pushes back"),
+        ("Slow down, I still have questions before any contract.", ["premature_close"],
+         "Slow down. You're asking for the order and I still have questions.", "in character"),
+        ("How can I help you with your pricing today?", ["neutral"], "Hm. And?", "refusal or assistant-speak"),
+    ],
+)
+def test_customer_voice_keeps_the_engines_stance(reply, situations, scripted, why):
+    from app.roleplay.voice import judge_reply
+
+    assert judge_reply(reply, "zh" if "好的" in reply else "en", "rep message", scripted, situations)[1] == why
+
+
+def test_the_customer_prompt_carries_the_public_fact_sheet(container):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="About 1.2 million parts a year, three lines.")]))
+    service = RoleplayService(container, chat_model=model)
+    prompts: list[str] = []
+
+    class Recording:
+        def invoke(self, prompt):
+            prompts.append(prompt)
+            return model.invoke(prompt)
+
+    service.voice.model = Recording()
+    session = service.start("price-objection", "en")["session_id"]
+    service.turn(session, "How many parts a year do you run, roughly?")
+    assert prompts and "1.2 million parts a year" in prompts[0]  # depth-0 facts: answerable in character
+    assert "RMB 2 million" not in prompts[0]  # the budget (depth 1) stays with the engine's decision
