@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import BadRequestError, ConflictError, NotFoundError
 from app.roleplay import engine
-from app.roleplay.scenarios import DIFFICULTIES, Scenario, load_scenarios
+from app.roleplay.catalog import ScenarioCatalog
+from app.roleplay.scenarios import DIFFICULTIES, Scenario
 from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
 from app.roleplay.store import RoleplaySession, RoleplayTurn
 from app.roleplay.techniques import Detector
@@ -47,7 +48,7 @@ class RoleplayService:
     def __init__(self, container: Container, chat_model: Any = None) -> None:
         settings = container.settings
         self.database = container.database
-        self.scenarios: dict[str, Scenario] = load_scenarios(settings.knowledge_dir / "scenarios")
+        self.catalog = ScenarioCatalog(settings.knowledge_dir / "scenarios")
         self.detector = Detector(container.embedder)
         self.book = StandardBook(container.index, settings.knowledge_dir)
         if chat_model is None and settings.llm != "none":
@@ -57,6 +58,11 @@ class RoleplayService:
         self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s)
 
     # -- scenarios -------------------------------------------------------------------------------------------
+
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        """Return the scenarios as they are on disk now (a file saved by another process included)."""
+        return self.catalog.current()
 
     def list_scenarios(self) -> list[dict[str, Any]]:
         """Return every scenario's id, titles, stage, difficulty and persona summary."""

@@ -27,7 +27,7 @@ def html_error(request: Request, exc: CoachError) -> Response:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the static files and the self-hosted API docs, and (with COACH_WEB on) the session cookie and pages."""
-    from app.web import docs, rep, trainer
+    from app.web import docs, rep, scenarios, trainer
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(docs.router)
@@ -46,3 +46,4 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.include_router(rep.router)
     app.include_router(trainer.router)
+    app.include_router(scenarios.router)
