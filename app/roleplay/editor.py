@@ -38,6 +38,7 @@ from app.roleplay.scoring import turn_feedback
 from app.roleplay.techniques import TECHNIQUES
 
 if TYPE_CHECKING:
+    from app.config import Settings
     from app.roleplay.service import RoleplayService
 
 LANGS = ("zh", "en")
@@ -230,6 +231,13 @@ def validate(
     Returns the scenario the loader would build from the saved file, or the problems, each tied to a form field.
     """
     errors: list[FieldError] = []
+    for key in ("lines", "acks", "facts", "moves", "hurts", "persona", "title"):
+        if key in raw and not isinstance(raw[key], dict):
+            errors.append(FieldError(key, "dict_type", {}, "must be a mapping"))
+    if not isinstance(raw.get("trains", []), list):
+        errors.append(FieldError("trains", "list_type", {}, "must be a list"))
+    if errors:
+        return None, errors
     scenario_id = str(raw.get("id", ""))
     if len(scenario_id) > MAX_ID:
         errors.append(FieldError("id", "too_long", {"max": MAX_ID}, f"at most {MAX_ID} characters"))
@@ -266,6 +274,11 @@ class ScenarioFiles:
     def __init__(self, folder: Path, lock_path: Path) -> None:
         self.folder = folder
         self.lock_path = lock_path
+
+    @classmethod
+    def of(cls, settings: Settings) -> ScenarioFiles:
+        """Return the editor's view of knowledge/scenarios/ (the lock file lives in the data folder)."""
+        return cls(settings.knowledge_dir / "scenarios", settings.data_dir / "locks" / "scenario-editor.lock")
 
     def path(self, scenario_id: str) -> Path:
         """Return the file of a scenario (the id is checked against the schema's pattern first)."""

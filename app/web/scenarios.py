@@ -40,9 +40,8 @@ ERROR_NAMES = {"missing": "required", "string_too_short": "required", "too_short
 
 
 def scenario_files(container: Any) -> ScenarioFiles:
-    """Return the editor's view of knowledge/scenarios/ (the lock file lives in the data folder)."""
-    settings = container.settings
-    return ScenarioFiles(settings.knowledge_dir / "scenarios", settings.data_dir / "locks" / "scenario-editor.lock")
+    """Return the editor's view of knowledge/scenarios/."""
+    return ScenarioFiles.of(container.settings)
 
 
 def _standards(container: Any, lang: str) -> list[tuple[str, str]]:
