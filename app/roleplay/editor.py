@@ -9,13 +9,14 @@ has been read back to the same scenario, so a failed save never loses the file t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from app.roleplay.scenarios import (
     SITUATIONS,
     Scenario,
     SchemaProblem,
+    check_across_fields,
     read_common,
     read_yaml,
     with_common,
@@ -58,7 +60,7 @@ class FieldError:
 
     field: str
     code: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
     message: str = ""
 
 
@@ -223,6 +225,19 @@ def _errors_of(exc: ValidationError) -> list[FieldError]:
     return found
 
 
+def _across_fields(merged: dict[str, Any]) -> FieldError | None:
+    try:
+        check_across_fields(
+            {k: {lang: list(v.get(lang) or []) for lang in LANGS} for k, v in merged["lines"].items()},
+            list(merged.get("facts") or {}), list(merged.get("acks") or {}),
+            [str(o.get("id", "")) for o in merged.get("objections") or [] if isinstance(o, dict)])
+    except SchemaProblem as problem:
+        return FieldError(problem.field or "scenario", problem.code, dict(problem.params), str(problem))
+    except (AttributeError, TypeError, KeyError):
+        return None  # a shape so wrong that the field errors already say it
+    return None
+
+
 def validate(
     raw: dict[str, Any], common: dict[str, Any], known_standards: set[str] | None = None,
 ) -> tuple[Scenario | None, list[FieldError]]:
@@ -246,10 +261,17 @@ def validate(
         if unknown:
             errors.append(FieldError("trains", "unknown_standard", {"names": ", ".join(unknown)},
                                      f"no such standard(s): {', '.join(unknown)}"))
+    merged = with_common(raw, common)
     try:
-        scenario = Scenario.model_validate(with_common(raw, common))
+        scenario = Scenario.model_validate(merged)
     except ValidationError as exc:
-        return None, errors + _errors_of(exc)
+        errors += _errors_of(exc)
+        # Pydantic skips the rules across fields while a single field is wrong; run them here, so a trainer sees
+        # every problem at once instead of one round after another.
+        across = _across_fields(merged)
+        if across is not None and (across.field, across.code) not in {(e.field, e.code) for e in errors}:
+            errors.append(across)
+        return None, errors
     return (None, errors) if errors else (scenario, [])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -137,6 +138,38 @@ class Objection(Strict):
         return value
 
 
+def check_across_fields(lines: Mapping[str, Mapping[str, list[str]]], facts: list[str], acks: list[str],
+                        objection_ids: list[str]) -> None:
+    """Check the rules that span fields (every situation has lines, placeholders, slots, unique objection ids).
+
+    A function of plain data, so the editor can run it on a draft whose single fields still have problems.
+    """
+    unknown = sorted(set(lines) - set(SITUATIONS))
+    if unknown:
+        raise SchemaProblem(f"lines: unknown situation(s) {unknown}; known: {list(SITUATIONS)}",
+                            "unknown_situation", "lines", names=", ".join(unknown))
+    missing = [s for s in SITUATIONS if s not in lines]
+    if missing:
+        raise SchemaProblem(f"lines: missing {missing} (add them here or in {COMMON_FILE})", "missing_lines",
+                            "lines", names=", ".join(missing))
+    for key, placeholder in PLACEHOLDERS.items():
+        for lang in ("zh", "en"):
+            bad = [line for line in lines[key][lang] if placeholder not in line]
+            if bad:
+                raise SchemaProblem(f"lines.{key}.{lang}: every line needs {placeholder}, not {bad[0]!r}",
+                                    "placeholder", f"lines.{key}.{lang}", placeholder=placeholder)
+    unknown_slots = sorted(set(facts) - set(FACT_SLOTS))
+    if unknown_slots:
+        raise SchemaProblem(f"facts: unknown slot(s) {unknown_slots}; known: {list(FACT_SLOTS)}",
+                            "unknown_slot", "facts", names=", ".join(unknown_slots))
+    _check_techniques(acks)
+    if len(set(objection_ids)) != len(objection_ids):
+        twice = sorted({i for i in objection_ids if objection_ids.count(i) > 1})
+        where = f"objections.{len(objection_ids) - 1 - objection_ids[::-1].index(twice[0])}.id"
+        raise SchemaProblem(f"objections: duplicate ids {objection_ids}", "duplicate_id", where,
+                            names=", ".join(twice))
+
+
 class Scenario(Strict):
     """A role-play scenario, bilingual, as a trainer writes it."""
 
@@ -172,30 +205,8 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _lines_complete(self) -> Scenario:
-        unknown = sorted(set(self.lines) - set(SITUATIONS))
-        if unknown:
-            raise SchemaProblem(f"lines: unknown situation(s) {unknown}; known: {list(SITUATIONS)}",
-                                "unknown_situation", "lines", names=", ".join(unknown))
-        missing = [s for s in SITUATIONS if s not in self.lines]
-        if missing:
-            raise SchemaProblem(f"lines: missing {missing} (add them here or in {COMMON_FILE})", "missing_lines",
-                                "lines", names=", ".join(missing))
-        for key, placeholder in PLACEHOLDERS.items():
-            for lang in ("zh", "en"):
-                bad = [line for line in self.lines[key].get(lang) if placeholder not in line]
-                if bad:
-                    raise SchemaProblem(f"lines.{key}.{lang}: every line needs {placeholder}, not {bad[0]!r}",
-                                        "placeholder", f"lines.{key}.{lang}", placeholder=placeholder)
-        unknown_slots = sorted(set(self.facts) - set(FACT_SLOTS))
-        if unknown_slots:
-            raise SchemaProblem(f"facts: unknown slot(s) {unknown_slots}; known: {list(FACT_SLOTS)}",
-                                "unknown_slot", "facts", names=", ".join(unknown_slots))
-        _check_techniques(list(self.acks))
-        ids = [o.id for o in self.objections]
-        if len(set(ids)) != len(ids):
-            twice = sorted({i for i in ids if ids.count(i) > 1})
-            where = f"objections.{len(ids) - 1 - ids[::-1].index(twice[0])}.id"
-            raise SchemaProblem(f"objections: duplicate ids {ids}", "duplicate_id", where, names=", ".join(twice))
+        check_across_fields({key: {"zh": lines.zh, "en": lines.en} for key, lines in self.lines.items()},
+                            list(self.facts), list(self.acks), [o.id for o in self.objections])
         return self
 
     def summary(self) -> dict[str, object]:

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.api.deps import ContainerDep
 from app.api.knowledge import list_items
 from app.errors import ConflictError
+from app.limits import MAX_MESSAGE_CHARS
 from app.roleplay.editor import (
     LANGS,
     MAX_PREVIEW_TURNS,
@@ -70,7 +71,7 @@ def error_text(t: Translator, error: FieldError) -> str:
 
 def field_label(t: Translator, name: str) -> str:
     """Return a readable name for a form field, e.g. "objections.0.lines.reveal.zh" -> "Objection 1 · Reveal · 中文"."""
-    parts = []
+    parts: list[str] = []
     segments = name.split(".")
     for i, seg in enumerate(segments):
         if seg.isdigit() and i and segments[i - 1] == "objections":
@@ -159,29 +160,31 @@ async def _submit(request: Request, container: Any, editing: str | None) -> Resp
     if editing is None and raw["id"] and raw["id"] in container.roleplay.scenarios:
         errors.insert(0, FieldError("id", "id_taken", {"id": raw["id"]}, "a scenario with this id exists"))
         scenario = None
-    common = {"editing": editing, "version": version}
+
+    def page(**values: Any) -> Response:
+        return _page(request, container, f if "f" not in values else values.pop("f"), editing=editing,
+                     version=version, **values)
+
     if action == "add_objection":
-        return _page(request, container, f, **common)
+        return page()
     said = [] if action == "preview_reset" else [str(v) for v in form.getlist("said") if isinstance(v, str)]
     if action in ("preview", "preview_reset"):
-        message = str(form.get("preview_message") or "").strip()
+        message = str(form.get("preview_message") or "").strip()[:MAX_MESSAGE_CHARS]
         if message and action == "preview":
             said.append(message)
         if scenario is None:
-            return _page(request, container, f, errors=errors, status_code=422, said=said, **common)
+            return page(errors=errors, status_code=422, said=said)
         lang = f["preview_lang"] if f["preview_lang"] in LANGS else page_lang(request)
         level = f["preview_difficulty"] if f["preview_difficulty"] in DIFFICULTIES else scenario.difficulty
         run = preview(container.roleplay, scenario, lang, level, said)
         said = [turn["rep"] for turn in run["turns"]]
-        return _page(request, container, {**f, "preview_lang": lang, "preview_difficulty": level}, run=run,
-                     said=said, **common)
+        return page(f={**f, "preview_lang": lang, "preview_difficulty": level}, run=run, said=said)
     if scenario is None:
-        return _page(request, container, f, errors=errors, status_code=422, said=said, **common)
+        return page(errors=errors, status_code=422, said=said)
     if editing is not None and version is None:
-        return _page(request, container, f, status_code=409, said=said, **common,
-                     conflict=Translator(page_lang(request))("sc.no_version"))
+        return page(status_code=409, said=said, conflict=Translator(page_lang(request))("sc.no_version"))
     try:
         files.save(raw, scenario, version)
     except ConflictError as exc:
-        return _page(request, container, f, status_code=409, conflict=exc.message, said=said, **common)
+        return page(status_code=409, conflict=exc.message, said=said)
     return RedirectResponse(f"/trainer/scenarios/{scenario.id}?saved=1", status_code=303)

@@ -160,6 +160,13 @@ def test_each_problem_is_tied_to_its_form_field(changes, field, code):
     assert (field, code) in [(e.field, e.code) for e in errors], errors
 
 
+def test_rules_across_fields_are_reported_beside_the_single_fields_problems():
+    draft = draft_of(SCENARIOS_DIR / "price-objection.yaml", **{"title.en": "", "objections.1.id": "price"})
+    _, errors = validate(draft, read_common(SCENARIOS_DIR))
+    assert [(e.field, e.code) for e in errors] == [("title.en", "string_too_short"),
+                                                   ("objections.1.id", "duplicate_id")]
+
+
 def test_standards_missing_from_the_knowledge_base_are_named():
     draft = draft_of(SCENARIOS_DIR / "price-objection.yaml", trains=["s4.caution.1", "s4.caution.99"])
     _, errors = validate(draft, read_common(SCENARIOS_DIR), known_standards={"s4.caution.1"})
