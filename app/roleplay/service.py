@@ -111,6 +111,12 @@ class RoleplayService:
         if row.status == "ended":
             raise ConflictError(self._ended(session_id))
         spec = self._scenario(row.scenario)
+        if [o["id"] for o in row.state["objections"]] != [o.id for o in spec.objections]:
+            # A trainer changed the scenario's objections since this session started; its state no longer fits.
+            raise ConflictError(
+                f"Scenario {spec.id!r} was edited since session {session_id!r} started and its objections changed; "
+                "end this session and start a new one"
+            )
         message = message.strip()
         analysis = self.detector.analyse(message)
         detections = analysis.detections

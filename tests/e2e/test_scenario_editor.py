@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from tests.e2e.conftest import TRAINER_TOKEN
+from tests.e2e.conftest import SHOTS, SHOTS_DIR, TRAINER_TOKEN
 from tests.e2e.test_browser import assert_accessible, sign_in
 
 NEW_ID = "e2e-late-quote"
 TITLES = {"en": "Late quote: the buyer is cross", "zh": "报价晚了：采购很不满"}
+
+
+def shot(page: Any, name: str, selector: str | None = None) -> None:
+    """Save what a reader sees (the window, or one part of the page) when COACH_SCREENSHOTS names a folder."""
+    if SHOTS:
+        SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        target = page.locator(selector) if selector else page
+        target.screenshot(path=str(SHOTS_DIR / f"{name}.png"))
 
 
 def test_a_trainer_creates_previews_and_saves_a_scenario_and_a_rep_practises_it(open_browser):
@@ -51,7 +60,7 @@ def test_a_trainer_creates_previews_and_saves_a_scenario_and_a_rep_practises_it(
     assert page.locator("#preview-transcript li.rep").count() == 2
     assert "s4.caution.1" in page.locator("#preview-transcript").inner_text()  # the discount is judged
     assert_accessible(page)
-    b.shot("scenario-editor-en")
+    shot(page, "scenario-preview-en", "#preview")
     assert NEW_ID not in page.request.get("/v1/roleplay/scenarios").text()  # a preview saves nothing
 
     page.click("#save")
@@ -59,9 +68,10 @@ def test_a_trainer_creates_previews_and_saves_a_scenario_and_a_rep_practises_it(
     assert page.locator("#saved").is_visible()
     assert page.input_value("#f-title-en") == TITLES["en"]
     assert_accessible(page)
+    shot(page, "scenario-editor-en")
     page.click("a[href^='/lang/zh']")
     assert page.locator("h1").inner_text() == f"编辑情景 {NEW_ID}"
-    b.shot("scenario-editor-zh")
+    shot(page, "scenario-editor-zh")
 
     # A rep finds it on the practice page straight away, practises it and gets a scorecard.
     rep = open_browser("zh-CN")

@@ -199,3 +199,25 @@ def test_a_file_broken_by_hand_keeps_the_scenarios_loaded_before(folder, caplog)
     (folder / "no-budget.yaml").write_text("id: no-budget\nstage: [\n", encoding="utf-8")
     assert "no-budget" in catalog.current()
     assert "not reloaded" in caplog.text
+
+
+def test_a_session_whose_scenario_lost_an_objection_meanwhile_is_told_to_restart(tmp_path):
+    from app.container import build_container
+    from tests.roleplay.conftest import roleplay_settings
+
+    knowledge = shutil.copytree(SCENARIOS_DIR.parent, tmp_path / "knowledge")
+    container = build_container(roleplay_settings(tmp_path / "data", knowledge_dir=knowledge))
+    try:
+        service = container.roleplay
+        session = service.start("price-objection", "en", rep="amy")["session_id"]
+        files = ScenarioFiles.of(container.settings)
+        _, version = files.read("price-objection")
+        draft = draft_of(knowledge / "scenarios" / "price-objection.yaml", **{"objections.1.remove": "1"})
+        files.save(draft, validate(draft, files.common())[0], version)  # type: ignore[arg-type]
+        with pytest.raises(ConflictError, match="objections changed; end this session and start a new one"):
+            service.turn(session, "What is the 20% compared against?")
+        assert service.end(session)["score"] == 0  # it still ends, with a scorecard
+        fresh = service.start("price-objection", "en", rep="amy")["session_id"]
+        assert service.turn(fresh, "What is the 20% compared against?")["customer"]
+    finally:
+        container.close()
