@@ -90,3 +90,29 @@ def test_a_trainer_creates_previews_and_saves_a_scenario_and_a_rep_practises_it(
     rep.page.wait_for_url(re.compile(r"/scorecard$"))
     assert "基础分" in rep.page.locator(".breakdown").inner_text()  # a Chinese page, an English session
     assert_accessible(rep.page)
+
+
+def test_the_editor_works_without_javascript(browser, server):
+    context = browser.new_context(java_script_enabled=False, base_url=server, locale="en-US")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto("/trainer/sign-in?next=/trainer/scenarios/new?copy=no-budget")
+        page.fill("#token", TRAINER_TOKEN)
+        page.click("form button[type=submit]")
+        page.wait_for_url(re.compile(r"/trainer/scenarios/new\?copy=no-budget$"))
+        assert page.locator("fieldset.objection").count() == 1
+        page.fill("#f-id", "nojs-no-budget")
+        page.click("#add-objection")
+        page.locator("#objection-1").wait_for()
+        assert page.locator("fieldset.objection").count() == 2 and page.input_value("#f-id") == "nojs-no-budget"
+        page.check("input[name='objections.1.remove']")
+        page.fill("#preview-message", "What would a good outcome look like for you this year?")
+        page.click("#preview-send")
+        page.locator("#preview-transcript").wait_for()
+        assert page.locator("#preview-transcript li.rep").count() == 1
+        assert page.locator("fieldset.objection").count() == 1  # the removal applied with the preview
+        page.click("#save")
+        page.wait_for_url(re.compile(r"/trainer/scenarios/nojs-no-budget\?saved=1$"))
+    finally:
+        context.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -221,3 +223,27 @@ def test_a_session_whose_scenario_lost_an_objection_meanwhile_is_told_to_restart
         assert service.turn(fresh, "What is the 20% compared against?")["customer"]
     finally:
         container.close()
+
+
+SAVE_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from app.roleplay.editor import ScenarioFiles, validate
+from app.roleplay.scenarios import read_yaml
+folder, lock = Path(sys.argv[1]), Path(sys.argv[2])
+files = ScenarioFiles(folder, lock)
+raw = {**read_yaml(folder / "no-budget.yaml"), "id": "from-elsewhere"}
+scenario, errors = validate(raw, files.common())
+assert not errors, errors
+print(files.save(raw, scenario, None))
+"""
+
+
+def test_a_scenario_saved_by_another_process_is_served_by_this_one(folder, tmp_path):
+    catalog = ScenarioCatalog(folder)
+    assert "from-elsewhere" not in catalog.current()
+    done = subprocess.run([sys.executable, "-c", SAVE_IN_ANOTHER_PROCESS, str(folder), str(tmp_path / "lock")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert catalog.current()["from-elsewhere"].persona == catalog.current()["no-budget"].persona
+    assert done.stdout.strip() == version_of((folder / "from-elsewhere.yaml").read_bytes())
