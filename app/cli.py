@@ -55,12 +55,17 @@ def _service(settings: Settings) -> ServiceClient | None:
 @cli.command()
 def ingest(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Only build when there is no index yet.")] = False,
+    kb: Annotated[str | None, typer.Option("--kb", help="Only this knowledge base (see `coach kb list`).")] = None,
 ) -> None:
-    """Parse knowledge/, embed what changed and swap in the new index."""
-    from app.knowledge.documents import load_knowledge
+    """Parse knowledge/ (and every registered knowledge base), embed what changed and swap in the new indexes."""
+    from app.knowledge.build import build_index
+    from app.knowledge.cli import ingest_others
+
+    if kb is not None and kb != "default":
+        ingest_others(kb, if_missing)
+        return
     from app.knowledge.embedder import make_embedder
     from app.knowledge.index import current_build
-    from app.knowledge.index import ingest as run_ingest
 
     settings = _settings()
     # Models load on first use: an unchanged knowledge base, or one the cache already knows, loads none.
@@ -68,12 +73,36 @@ def ingest(
     if if_missing and current_build(settings.index_dir) is not None:
         typer.echo(f"index present in {settings.index_dir}; skipping (run `coach ingest` to update it)")
     else:
-        items = load_knowledge(settings.knowledge_dir)
-        typer.echo(f"building the index: {len(items)} chunks from {settings.knowledge_dir}", err=True)
-        report = run_ingest(
-            items, settings.index_dir, embedder, progress=sys.stderr.isatty(), cache_dir=settings.cache_dir
-        )
+        typer.echo(f"building the index from {settings.knowledge_dir}", err=True)
+        report, enriched = build_index(settings, embedder, progress=sys.stderr.isatty())
+        if enriched.summary():
+            typer.echo(enriched.summary())
         typer.echo(report.summary())
+    if kb is None:
+        ingest_others(None, if_missing)
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A standards document: .md, .txt, .docx or .pdf.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: knowledge/<name>.<lang>.md).")] = None,
+    lang: Annotated[str, typer.Option(help="The document's language: auto, en or zh.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was found; write nothing.")] = False,
+) -> None:
+    """Import a standards document: find its structure, repair scraped-web defects, write knowledge Markdown."""
+    from app.knowledge.importer import import_file
+
+    settings = _settings()
+    if not file.is_file():
+        typer.secho(f"error: {file} is not a file", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    result, target = import_file(file.read_bytes(), file.name, settings.knowledge_dir, out, lang, write=not dry_run)
+    for line in result.report_lines():
+        typer.echo(line)
+    if dry_run:
+        typer.echo(f"dry run: would write {target} ({len(result.items)} items)")
+    else:
+        typer.echo(f"wrote {target} ({len(result.items)} items); run `coach ingest` to index it")
 
 
 @cli.command()
@@ -136,13 +165,14 @@ def search(
     k: Annotated[int, typer.Option(help="How many items.")] = 5,
     stage: Annotated[int | None, typer.Option(help="Only this stage (1-6).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Show the standards that best match a question (through the running service when there is one)."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            hits = service.search(query, k=k, stage=stage)
+            hits = service.search(query, k=k, stage=stage, kb=kb)
         finally:
             service.close()
     else:
@@ -150,7 +180,7 @@ def search(
 
         container = build_container(settings, roleplay=False)
         try:
-            hits = [h.public() for h in container.require_retriever().search(query, k=k, stage=stage)]
+            hits = [h.public() for h in container.require_retriever(kb).search(query, k=k, stage=stage)]
         finally:
             container.close()
     if as_json:
@@ -175,13 +205,14 @@ def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
     lang: Annotated[str | None, typer.Option(help="Answer in zh or en (default: the question's language).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    kb: Annotated[str, typer.Option("--kb", help="The knowledge base (see `coach kb list`).")] = "default",
 ) -> None:
     """Ask the coach one question and print the answer with its citations."""
     settings = _settings()
     service = _service(settings)
     if service is not None:
         try:
-            result = service.chat(question, lang=lang)
+            result = service.chat(question, lang=lang, kb=kb)
         finally:
             service.close()
     else:
@@ -189,7 +220,7 @@ def ask(
 
         container = build_container(settings, roleplay=False)
         try:
-            result = container.chat.answer(question, lang=lang, channel="cli").public()
+            result = container.chat.answer(question, lang=lang, channel="cli", kb=kb).public()
         finally:
             container.close()
     if as_json:
@@ -348,10 +379,61 @@ def eval_retrieval(
         container.close()
 
 
+@eval_cli.command("raw")
+def eval_raw(
+    files: Annotated[list[Path] | None, typer.Argument(help="JSONL question files.")] = None,
+    probes: Annotated[Path, typer.Option(help="Off-topic / injection / unethical probes.")] = ROOT
+    / "evals" / "chat-probes.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/raw-text.json.")] = True,
+) -> None:
+    """Score retrieval and answers on knowledge/ as served and on a copy with every `> ` line removed."""
+    from app.evaluation.raw import format_report, raw_text_eval
+
+    settings = _settings()
+    files = files or [ROOT / "evals" / "retrieval-dev.jsonl", ROOT / "evals" / "retrieval-heldout.jsonl"]
+    report = raw_text_eval(settings, files, probes)
+    removed = ", ".join(f"{name}: {n}" for name, n in report["removed_lines"].items())
+    typer.echo(f"raw-text eval, embedder {settings.embedder}; enrichment lines removed: {removed}")
+    typer.echo(format_report(report))
+    if save:
+        out = ROOT / "evals" / "results" / "raw-text.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
+@eval_cli.command("document")
+def eval_document(
+    document: Annotated[Path, typer.Argument(help="The standards text (.md, made into a .docx) or a .docx.")] = ROOT
+    / "evals" / "doc2" / "retail-standards.md",
+    questions: Annotated[Path, typer.Argument(help="JSONL: id, lang, question, expected (the document's labels).")]
+    = ROOT / "evals" / "doc2" / "questions.jsonl",
+    save: Annotated[bool, typer.Option(help="Write the result to evals/results/.")] = True,
+    show_misses: Annotated[bool, typer.Option("--misses", help="List questions missed at rank 1.")] = False,
+) -> None:
+    """Import a second company's document through `coach import` and report R@1 / R@3 with no hand-written hints."""
+    from app.evaluation.document import evaluate_document
+
+    settings = _settings()
+    report = evaluate_document(settings, document, questions)
+    typer.echo(f"{report['document']}: {report['structure']}; embedder {report['embedder']}; "
+               f"enrichment: {report['enrichment']}")
+    for group, row in report["results"].items():
+        typer.echo(f"  {group:<4} n={row['n']:<3} R@1 {row['recall@1']:.3f}  R@3 {row['recall@3']:.3f}")
+    if show_misses:
+        for miss in report["misses"]:
+            typer.echo(f"  miss: {miss['q']}  expect {miss['expect']}  got {miss['got']}")
+    if save:
+        out = ROOT / "evals" / "results" / f"document-{document.parent.name}.json"
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
 def _register_features() -> None:
+    from app.knowledge.cli import register as register_kb
     from app.roleplay.cli import register as register_roleplay
 
     register_roleplay(cli, eval_cli)
+    register_kb(cli)
 
 
 _register_features()

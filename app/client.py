@@ -38,10 +38,10 @@ class ServiceClient:
             return None
         return cls(base_url, timeout_s)
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], kb: str | None = None) -> dict[str, Any]:
+        headers = {"content-type": "application/json", **({"X-Coach-KB": kb} if kb else {})}
         request = urllib.request.Request(
-            f"{self.base_url}{path}", data=json.dumps(body).encode("utf-8"),
-            headers={"content-type": "application/json"}, method="POST",
+            f"{self.base_url}{path}", data=json.dumps(body).encode("utf-8"), headers=headers, method="POST",
         )
         try:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
@@ -56,22 +56,24 @@ class ServiceClient:
         except OSError as exc:
             raise ServiceError(f"the service at {self.base_url} stopped answering: {exc}") from None
 
-    def search(self, query: str, k: int = 5, stage: int | None = None) -> list[dict[str, Any]]:
+    def search(self, query: str, k: int = 5, stage: int | None = None, kb: str | None = None) -> list[dict[str, Any]]:
         """Return the hits of POST /v1/search."""
         body: dict[str, Any] = {"query": query, "k": k}
         if stage is not None:
             body["stage"] = stage
-        hits: list[dict[str, Any]] = self._post("/v1/search", body)["hits"]
+        hits: list[dict[str, Any]] = self._post("/v1/search", body, kb)["hits"]
         return hits
 
-    def chat(self, message: str, lang: str | None = None, conversation_id: str | None = None) -> dict[str, Any]:
+    def chat(
+        self, message: str, lang: str | None = None, conversation_id: str | None = None, kb: str | None = None
+    ) -> dict[str, Any]:
         """Return the answer of POST /v1/chat (the same fields as ChatResult.public())."""
         body: dict[str, Any] = {"message": message}
         if lang is not None:
             body["lang"] = lang
         if conversation_id is not None:
             body["conversation_id"] = conversation_id
-        return self._post("/v1/chat", body)
+        return self._post("/v1/chat", body, kb)
 
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own connection."""

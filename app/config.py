@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A standards document uploaded on the trainers' knowledge page (/trainer/knowledge/import).
+    max_import_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Requests per client address per minute on /v1/ routes, counted in the database (all workers); 0 = off.
     rate_limit_per_minute: int = Field(default=0, ge=0)
     # Below this relevance the standards are taken not to cover a question (calibrated in evals/).

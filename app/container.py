@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from app.config import Settings
 from app.db import Database
 from app.errors import CoachError, IndexNotReadyError
+from app.knowledge.bases import DEFAULT, KnowledgeBases
 from app.knowledge.embedder import Embedder, make_embedder
 from app.knowledge.index import KnowledgeIndex
 from app.knowledge.retriever import Retriever
@@ -32,19 +33,24 @@ class Container:
     index: KnowledgeIndex | None = None
     retriever: Retriever | None = None
     index_error: str | None = None
+    bases: KnowledgeBases = field(init=False)
     # The services, built by build_container once the index is (or is not) loaded.
     chat: ChatService = field(init=False)
     roleplay: RoleplayService = field(init=False)
     training: TrainingService = field(init=False)
 
-    def require_index(self) -> KnowledgeIndex:
-        """Return the loaded index, or raise a 503 that says how to build it."""
+    def require_index(self, kb: str = DEFAULT) -> KnowledgeIndex:
+        """Return a knowledge base's loaded index, or raise a 503 that says how to build it."""
+        if kb != DEFAULT:
+            return self.bases.retriever(kb, self.embedder).index
         if self.index is None:
             raise IndexNotReadyError(self.index_error or "the knowledge index is not loaded; run `coach ingest`")
         return self.index
 
-    def require_retriever(self) -> Retriever:
-        """Return the retriever, or raise a 503 that says how to build the index."""
+    def require_retriever(self, kb: str = DEFAULT) -> Retriever:
+        """Return a knowledge base's retriever, or raise a 503 that says how to build its index."""
+        if kb != DEFAULT:
+            return self.bases.retriever(kb, self.embedder)
         self.require_index()
         assert self.retriever is not None  # set together with the index
         return self.retriever
@@ -74,6 +80,7 @@ class Container:
             self.roleplay.close()
         if self.index is not None:
             self.index.close()
+        self.bases.close()
         self.database.close()
 
 
@@ -86,6 +93,7 @@ def build_container(settings: Settings, roleplay: bool = True) -> Container:
         embedder=make_embedder(settings.embedder, settings.embed_threads),
         database=Database(settings.db_url),
     )
+    container.bases = KnowledgeBases(container.database, settings)
     container.reload_index()
     from app.coaching.service import ChatService
     from app.roleplay.service import RoleplayService

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__, web
-from app.api import chat, health, knowledge, metrics, roleplay, scenarios, search, slack, trainer
+from app.api import bases, chat, enrichment, health, knowledge, metrics, roleplay, scenarios, search, slack, trainer
 from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app, html=web.html_error if settings.web else None)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       uploads={"/trainer/knowledge/import": settings.max_import_bytes + 64 * 1024})
     app.add_middleware(NoNulInURL)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.trainer_routes:
         app.include_router(trainer.router)
         app.include_router(trainer.reports)
+        app.include_router(enrichment.router)
+        app.include_router(bases.router)
         app.include_router(scenarios.router)
     if settings.slack_enabled:
         app.include_router(slack.router)

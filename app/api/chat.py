@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import get_container
+from app.api.kb import KbDep
 from app.api.strict import StrictJSONRoute
 from app.coaching.service import ChatService
 from app.errors import error_responses
@@ -94,9 +95,9 @@ async def _stream(result: dict[str, Any]) -> AsyncIterator[str]:
 
 
 @router.post("/v1/chat", response_model=ChatResponse, responses={**error_responses(503), 200: EVENT_STREAM})
-async def chat(body: ChatRequest, service: ChatDep) -> Any:
+async def chat(body: ChatRequest, service: ChatDep, kb: KbDep) -> Any:
     """Answer a rep's question from the standards; with "stream": true, as server-sent events."""
-    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
+    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang, kb=kb)
     if body.stream:
         return StreamingResponse(_stream(result.public()), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
@@ -104,15 +105,15 @@ async def chat(body: ChatRequest, service: ChatDep) -> Any:
 
 
 @router.post("/v1/chat/stream", response_class=EventStream, responses={**error_responses(503), 200: EVENT_STREAM})
-async def chat_stream(body: ChatRequest, service: ChatDep) -> StreamingResponse:
+async def chat_stream(body: ChatRequest, service: ChatDep, kb: KbDep) -> StreamingResponse:
     """Answer as server-sent events: `delta` events with text, then `done` with citations and status."""
-    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang)
+    result = await asyncio.to_thread(service.answer, body.message, body.conversation_id, body.lang, kb=kb)
     return StreamingResponse(_stream(result.public()), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/v1/chat/{message_id}/feedback", responses=error_responses(404))
-def feedback(message_id: str, body: FeedbackRequest, service: ChatDep) -> dict[str, str]:
+def feedback(message_id: str, body: FeedbackRequest, service: ChatDep, kb: KbDep) -> dict[str, str]:
     """Record 👍/👎 (and an optional comment) on an answer."""
-    service.feedback(message_id, body.rating, body.comment)
+    service.feedback(message_id, body.rating, body.comment, kb=kb)
     return {"status": "recorded"}

@@ -18,17 +18,19 @@ class BodyLimit:
     the handler's read fails as soon as the running total passes the limit, before the rest is buffered.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads or {}  # path -> a larger limit for a file upload (plus room for the form)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLargeError(self.max_bytes)
+        max_bytes = self.uploads.get(scope["path"], self.max_bytes)
+        too_large = PayloadTooLargeError(max_bytes)
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isdigit() and int(length) > max_bytes:
             await error_response(too_large)(scope, receive, send)
             return
         received = 0
@@ -39,7 +41,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise too_large
             return message
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from app.api.kb import KbDep
 from app.api.strict import StrictJSONRoute
 from app.errors import error_responses
 from app.limits import MessageText
@@ -94,30 +95,30 @@ class Scorecard(BaseModel):
 
 
 @router.get("/scenarios")
-def list_scenarios(service: RoleplayDep) -> dict[str, list[dict[str, Any]]]:
+def list_scenarios(service: RoleplayDep, kb: KbDep) -> dict[str, list[dict[str, Any]]]:
     """List the scenarios a rep can practise."""
-    return {"scenarios": service.list_scenarios()}
+    return {"scenarios": service.list_scenarios(kb)}
 
 
 @router.post("/sessions", status_code=201, responses=error_responses(404, 413))
-def start_session(body: StartRequest, service: RoleplayDep) -> StartResponse:
+def start_session(body: StartRequest, service: RoleplayDep, kb: KbDep) -> StartResponse:
     """Start a session; the customer speaks first."""
-    return StartResponse(**service.start(body.scenario, body.lang, body.difficulty, body.rep))
+    return StartResponse(**service.start(body.scenario, body.lang, body.difficulty, body.rep, kb=kb))
 
 
 @router.post("/sessions/{session_id}/turns", responses=error_responses(404, 409, 413))
-def play_turn(session_id: str, body: TurnRequest, service: RoleplayDep) -> TurnResponse:
+def play_turn(session_id: str, body: TurnRequest, service: RoleplayDep, kb: KbDep) -> TurnResponse:
     """Send the rep's message; get the customer's reply and feedback tied to the standards."""
-    return TurnResponse(**service.turn(session_id, body.message))
+    return TurnResponse(**service.turn(session_id, body.message, kb=kb))
 
 
 @router.post("/sessions/{session_id}/end", responses=error_responses(404, 409))
-def end_session(session_id: str, service: RoleplayDep) -> Scorecard:
+def end_session(session_id: str, service: RoleplayDep, kb: KbDep) -> Scorecard:
     """End the session and return the scorecard (repeat calls return the same scorecard)."""
-    return Scorecard(**service.end(session_id))
+    return Scorecard(**service.end(session_id, kb=kb))
 
 
 @router.get("/sessions/{session_id}", responses=error_responses(404))
-def get_session(session_id: str, service: RoleplayDep) -> dict[str, Any]:
+def get_session(session_id: str, service: RoleplayDep, kb: KbDep) -> dict[str, Any]:
     """Return the transcript, per-turn feedback, state and scorecard."""
-    return service.get(session_id)
+    return service.get(session_id, kb=kb)

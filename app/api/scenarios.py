@@ -15,6 +15,7 @@ from app.api.roleplay import RoleplayDep
 from app.api.strict import StrictJSONRoute
 from app.api.trainer import require_trainer
 from app.errors import BadRequestError, error_responses
+from app.knowledge.bases import DEFAULT
 from app.limits import MAX_MESSAGE_CHARS
 from app.roleplay.editor import MAX_PREVIEW_TURNS, FieldError, ScenarioFiles, preview, validate
 from app.roleplay.scenarios import Scenario
@@ -49,7 +50,7 @@ def _problems(errors: list[FieldError]) -> JSONResponse:
 
 
 def _checked(container: Any, raw: dict[str, Any]) -> tuple[Scenario | None, list[FieldError]]:
-    known = ({i.id for i in list_items(container).items if STANDARD_ID.match(i.id)}
+    known = ({i.id for i in list_items(container, DEFAULT).items if STANDARD_ID.match(i.id)}
              if container.index is not None else None)
     return validate(raw, ScenarioFiles.of(container.settings).common(), known)
 

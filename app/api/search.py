@@ -7,7 +7,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import RetrieverDep
+from app.api.deps import ContainerDep
+from app.api.kb import KbDep
 from app.api.strict import StrictJSONRoute
 from app.errors import error_responses
 from app.limits import QueryText
@@ -45,7 +46,8 @@ class SearchResponse(BaseModel):
 
 
 @router.post("/search")
-def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse:
+def search(body: SearchRequest, container: ContainerDep, kb: KbDep) -> SearchResponse:
     """Return the items that best answer the query, in the query's language unless `lang` is given."""
+    retriever = container.require_retriever(kb)
     hits = retriever.search(body.query, k=body.k, stage=body.stage, kind=body.kind, lang=body.lang)
     return SearchResponse(hits=[SearchHit(**h.public()) for h in hits])

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.chat import ChatDep
+from app.api.kb import KbDep
 from app.api.roleplay import RoleplayDep
 from app.api.strict import StrictJSONRoute
 from app.errors import UnauthorizedError, error_responses
@@ -38,9 +39,11 @@ ScenarioQuery = Annotated[str | None, Query(max_length=64, description="Only thi
 
 
 @router.get("/sessions")
-def list_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> dict[str, Any]:
-    """List sessions newest first, with score, outcome and the standards violated."""
-    return {"sessions": service.sessions(rep, scenario)}
+def list_sessions(
+    service: RoleplayDep, kb: KbDep, rep: RepQuery = None, scenario: ScenarioQuery = None
+) -> dict[str, Any]:
+    """List one knowledge base's sessions newest first, with score, outcome and the standards violated."""
+    return {"sessions": service.sessions(rep, scenario, kb=kb)}
 
 
 class CSVResponse(PlainTextResponse):
@@ -50,18 +53,20 @@ class CSVResponse(PlainTextResponse):
 
 
 @router.get("/sessions.csv", response_class=CSVResponse)
-def export_sessions(service: RoleplayDep, rep: RepQuery = None, scenario: ScenarioQuery = None) -> CSVResponse:
+def export_sessions(
+    service: RoleplayDep, kb: KbDep, rep: RepQuery = None, scenario: ScenarioQuery = None
+) -> CSVResponse:
     """Export the session list as CSV (cells that a spreadsheet would run as formulas start with a quote)."""
     return CSVResponse(
-        service.sessions_csv(rep, scenario), media_type="text/csv; charset=utf-8",
+        service.sessions_csv(rep, scenario, kb=kb), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="roleplay-sessions.csv"'},
     )
 
 
 @router.get("/reps/{rep}/summary", responses=error_responses(404))
-def rep_summary(rep: str, service: RoleplayDep) -> dict[str, Any]:
+def rep_summary(rep: str, service: RoleplayDep, kb: KbDep) -> dict[str, Any]:
     """Summarise one rep: sessions, average score, the standards most often violated and followed."""
-    return service.rep_summary(rep)
+    return service.rep_summary(rep, kb=kb)
 
 
 # Reps' own questions: trainers only, like the session views.
@@ -70,6 +75,6 @@ reports = APIRouter(prefix="/v1/reports", tags=["trainer"], dependencies=[Depend
 
 
 @reports.get("/unanswered")
-def unanswered(service: ChatDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """List questions that ended out of scope or were down-voted, with counts: gaps to fill in knowledge/."""
-    return {"questions": service.unanswered(limit)}
+def unanswered(service: ChatDep, kb: KbDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """List one knowledge base's questions that ended out of scope or were down-voted, with counts."""
+    return {"questions": service.unanswered(limit, kb=kb)}

@@ -62,6 +62,18 @@ LABELS = {
 }
 
 
+LANGUAGE_NOTE = {
+    "zh": {"en": "_注：引用的标准原文是英文（来源文档只有英文版）。_"},
+    "en": {"zh": "_Note: the standards quoted are in Chinese, the language of the source document._"},
+}
+
+
+def source_language_note(hits: list[Hit], lang: str) -> str:
+    """Return a line saying which language the cited source is in when it is not the asker's, else ""."""
+    other = next((h.lang for h in hits if h.lang != lang), None)
+    return LANGUAGE_NOTE.get(lang, {}).get(other or "", "")
+
+
 def lead_line(answer: str) -> str:
     """Return the first line of an answer (what a follow-up must not repeat)."""
     return answer.strip().split("\n", 1)[0]
@@ -96,6 +108,8 @@ def compose(hits: list[Hit], lang: str, qtype: str = "how_to", previous: str | N
     if top.avoid and qtype != "is_it_ok":
         lines += [t["avoid"], f"- {top.avoid} [{top.id}]", ""]
     lines.append(f"_{t['basis']}{t['colon']}" + t["sep"].join(f"{h.id} {h.title}" for h in order) + "_")
+    if note := source_language_note(order, lang):
+        lines.append(note)
     return "\n".join(lines).strip()
 
 

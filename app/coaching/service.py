@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.coaching.chain import LLMAnswerer, LLMFailure
-from app.coaching.composer import compose, lead_line, message
+from app.coaching.composer import compose, lead_line, message, source_language_note
 from app.coaching.intent import IntentClassifier, IntentResult
 from app.coaching.providers import make_chat_model
 from app.coaching.store import ChatStore, Turn
 from app.coaching.understanding import Reading, Understanding
-from app.knowledge.retriever import Hit
+from app.knowledge.bases import DEFAULT
+from app.knowledge.retriever import Hit, Retriever
 from app.limits import MAX_ANALYSED_TOKENS
 from app.text import analysed_prefix, detect_language
 
@@ -84,37 +85,38 @@ class ChatService:
         self.store = ChatStore(container.database)
         model = make_chat_model(self.settings)
         self.llm = LLMAnswerer(model, self.settings.prompts_dir, self.settings.llm_timeout_s) if model else None
-        self._intent: tuple[str, IntentClassifier] | None = None
+        self._intent: dict[str, tuple[str, IntentClassifier]] = {}  # per knowledge base: (build, classifier)
         self.understanding = Understanding(container.embedder)
 
-    def _classifier(self) -> IntentClassifier:
-        index = self._container.require_retriever().index
-        if self._intent is None or self._intent[0] != index.build:
-            self._intent = (index.build, IntentClassifier(index.parts[0], index.anchors))
-        return self._intent[1]
+    def _classifier(self, kb: str = DEFAULT) -> IntentClassifier:
+        index = self._container.require_retriever(kb).index
+        cached = self._intent.get(kb)
+        if cached is None or cached[0] != index.build:
+            cached = self._intent[kb] = (index.build, IntentClassifier(index.parts[0], index.anchors))
+        return cached[1]
 
     def answer(
         self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
-        channel: str = "api",
+        channel: str = "api", kb: str = DEFAULT,
     ) -> ChatResult:
-        """Answer one message and store the exchange."""
+        """Answer one message from knowledge base `kb` and store the exchange."""
         text = text.strip()
         conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
         language = lang or detect_language(text)
-        history = self.store.history(conversation_id)
-        result = self._respond(text, language, history)
+        history = self.store.history(conversation_id, kb=kb)
+        result = self._respond(text, language, history, kb)
         result.conversation_id = conversation_id
         # A sales question the standards do not cover is stored as such, so it reaches the unanswered report.
         stored = "not_covered" if result.scope == "not_covered" else result.status
         result.message_id = self.store.record(
             conversation_id, text, result.answer, language, stored,
-            [c.__dict__ for c in result.citations], channel=channel, user=user,
+            [c.__dict__ for c in result.citations], channel=channel, user=user, kb=kb,
         )
         return result
 
-    def _respond(self, text: str, language: str, history: list[Turn]) -> ChatResult:
-        retriever = self._container.require_retriever()
-        guard = self._classifier().classify(text, vector=None, rules_only=True)
+    def _respond(self, text: str, language: str, history: list[Turn], kb: str = DEFAULT) -> ChatResult:
+        retriever = self._container.require_retriever(kb)
+        guard = self._classifier(kb).classify(text, vector=None, rules_only=True)
         if guard.intent in ("injection", "unethical"):
             return _fixed("refused", message(guard.intent, language), language, "refused")
 
@@ -122,7 +124,7 @@ class ChatService:
         vectors = retriever.embed(query)
         # A follow-up is also read and searched on its own words: embed them once for both.
         own_vectors = retriever.embed(text) if query != text else vectors
-        reading = self._read(text, query, vectors, own_vectors)
+        reading = self._read(text, query, vectors, own_vectors, kb, retriever)
         if reading.scope == "refused":
             return _fixed("refused", message("unethical", language), language, "refused")
         if reading.scope in ("not_sales", "not_covered"):
@@ -156,20 +158,37 @@ class ChatService:
                     hits = _merge(hits, retriever.search(standalone, k=MAX_CITATIONS, lang=language))
                 answer = self.llm.answer(standalone, hits, language, history)
                 used = [h for h in hits if h.id in answer.cited]
-                return _answered(answer.text, used, language, degraded=False, hits=hits)
+                note = source_language_note(used, language)
+                return _answered(f"{answer.text}\n\n{note}" if note else answer.text, used, language,
+                                 degraded=False, hits=hits)
             except LLMFailure as exc:
                 log.warning("LLM answer failed, using the offline composer: %s", exc)
                 degraded = True
         text_out = compose(hits, language, reading.qtype, previous)
         return _answered(text_out, hits, language, degraded=degraded, hits=hits)
 
-    def _read(self, text: str, query: str, vectors: list[Any], own_vectors: list[Any]) -> Reading:
+    def _read(
+        self, text: str, query: str, vectors: list[Any], own_vectors: list[Any], kb: str = DEFAULT,
+        retriever: Retriever | None = None,
+    ) -> Reading:
         """Read the message's scope; a follow-up that reads as out of scope alone is read with its context."""
+        reading = self._read_scope(text, query, vectors, own_vectors, kb)
+        if kb != DEFAULT and reading.scope != "refused":
+            # The scope model learned its sales / not-sales / not-covered line on the default standards' world;
+            # another base (a shop floor, a help desk) is read against its own items, as without the model.
+            return self._read_by_anchors(query, vectors, kb, reading.qtype)
+        return reading
+
+    def _read_by_anchors(self, query: str, vectors: list[Any], kb: str, qtype: str = "how_to") -> Reading:
+        """Read the scope from the base's own items (titles, do, avoid, hints) against off-topic anchors."""
+        intent = self._classifier(kb).classify(query, vector=vectors[0])
+        scope = "not_sales" if intent.intent == "off_topic" else (
+            "not_covered" if intent.domain < self.settings.min_relevance else "sales")
+        return Reading(scope, 0.0, qtype)
+
+    def _read_scope(self, text: str, query: str, vectors: list[Any], own_vectors: list[Any], kb: str) -> Reading:
         if not self.understanding.trained:
-            intent = self._classifier().classify(query, vector=vectors[0])
-            scope = "not_sales" if intent.intent == "off_topic" else (
-                "not_covered" if intent.domain < self.settings.min_relevance else "sales")
-            return Reading(scope, 0.0, "how_to")
+            return self._read_by_anchors(query, vectors, kb)
         if query == text:
             return self.understanding.read(vectors)
         alone = self.understanding.read(own_vectors)
@@ -187,25 +206,27 @@ class ChatService:
         previous = analysed_prefix(previous, MAX_ANALYSED_TOKENS // 2)
         return f"{previous}\n{text}" if short or FOLLOW_UP.search(text) else text
 
-    def feedback(self, message_id: str, rating: str, comment: str | None = None) -> None:
-        """Record a rep's rating of an answer."""
-        self.store.add_feedback(message_id, rating, comment)
+    def feedback(self, message_id: str, rating: str, comment: str | None = None, kb: str = DEFAULT) -> None:
+        """Record a rep's rating of an answer given from base `kb`."""
+        self.store.add_feedback(message_id, rating, comment, kb=kb)
 
-    def conversations(self, user: str, channel: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Return a user's past conversations, newest first."""
-        return self.store.conversations(user, channel, limit)
+    def conversations(
+        self, user: str, channel: str | None = None, limit: int = 50, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
+        """Return a user's past conversations with base `kb`, newest first."""
+        return self.store.conversations(user, channel, limit, kb=kb)
 
-    def transcript(self, conversation_id: str) -> dict[str, Any]:
+    def transcript(self, conversation_id: str, kb: str = DEFAULT) -> dict[str, Any]:
         """Return a conversation's messages, answers with their citations and ratings."""
-        return self.store.transcript(conversation_id)
+        return self.store.transcript(conversation_id, kb=kb)
 
-    def stored_answer(self, message_id: str) -> dict[str, Any]:
+    def stored_answer(self, message_id: str, kb: str = DEFAULT) -> dict[str, Any]:
         """Return one stored answer (for replaying it, e.g. as a stream)."""
-        return self.store.message(message_id)
+        return self.store.message(message_id, kb=kb)
 
-    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Return the questions the knowledge base did not serve well."""
-        return self.store.unanswered(limit)
+    def unanswered(self, limit: int = 100, kb: str = DEFAULT) -> list[dict[str, Any]]:
+        """Return the questions knowledge base `kb` did not serve well."""
+        return self.store.unanswered(limit, kb=kb)
 
 
 def _fixed(status: Status, text: str, language: str, scope: str) -> ChatResult:

@@ -8,11 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Database, insert_ignore, utcnow
 from app.errors import NotFoundError
+from app.knowledge.bases import DEFAULT
 
 
 class Conversation(Base):
@@ -23,6 +35,8 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20), default="api")
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The knowledge base the conversation is answered from; rows from before there were several are `default`.
+    kb: Mapped[str] = mapped_column(String(40), default=DEFAULT, server_default=text(f"'{DEFAULT}'"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -72,9 +86,10 @@ class ChatStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def history(self, conversation_id: str, limit: int = 6) -> list[Turn]:
-        """Return the last `limit` messages of a conversation, oldest first."""
+    def history(self, conversation_id: str, limit: int = 6, kb: str = DEFAULT) -> list[Turn]:
+        """Return the last `limit` messages of a conversation, oldest first (404 if it is another base's)."""
         with self._db.session() as s:
+            _check_kb(s.get(Conversation, conversation_id), conversation_id, kb)
             rows = s.scalars(
                 select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq.desc())
                 .limit(limit)
@@ -83,13 +98,15 @@ class ChatStore:
 
     def record(
         self, conversation_id: str, question: str, answer: str, language: str, status: str,
-        citations: list[dict[str, Any]], channel: str = "api", user: str | None = None,
+        citations: list[dict[str, Any]], channel: str = "api", user: str | None = None, kb: str = DEFAULT,
     ) -> str:
         """Store a question and its answer; return the answer's message id."""
         answer_id = "msg_" + uuid.uuid4().hex[:20]
         with self._db.session() as s:
             # Two first messages on a new conversation may race: the insert is a no-op for the second one.
-            insert_ignore(s, Conversation, id=conversation_id, channel=channel, user=user)
+            insert_ignore(s, Conversation, id=conversation_id, channel=channel, user=user, kb=kb)
+            # The same new id from two bases at once: the second writer does not join the first one's thread.
+            _check_kb(s.get(Conversation, conversation_id), conversation_id, kb)
             # A write to the conversation row locks it (PostgreSQL: the row; SQLite: the database) until commit, so
             # concurrent answers allocate their seq one after the other.
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
@@ -104,10 +121,12 @@ class ChatStore:
                           citations=json.dumps(citations, ensure_ascii=False)))
         return answer_id
 
-    def conversations(self, user: str, channel: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Return a user's conversations, newest first, each with its first question and message count."""
+    def conversations(
+        self, user: str, channel: str | None = None, limit: int = 50, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
+        """Return a user's conversations in one base, newest first, each with its first question and message count."""
         with self._db.session() as s:
-            query = select(Conversation).where(Conversation.user == user)
+            query = select(Conversation).where(Conversation.user == user, Conversation.kb == kb)
             if channel is not None:
                 query = query.where(Conversation.channel == channel)
             rows = list(s.scalars(query.order_by(Conversation.created_at.desc()).limit(limit)))
@@ -121,11 +140,11 @@ class ChatStore:
                             "title": first or "", "messages": count or 0})
             return out
 
-    def transcript(self, conversation_id: str) -> dict[str, Any]:
+    def transcript(self, conversation_id: str, kb: str = DEFAULT) -> dict[str, Any]:
         """Return a conversation's owner and every message in order, answers with citations and ratings."""
         with self._db.session() as s:
             conv = s.get(Conversation, conversation_id)
-            if conv is None:
+            if conv is None or conv.kb != kb:
                 raise NotFoundError(f"Conversation {conversation_id!r} not found; start one with POST /v1/chat")
             messages = list(s.scalars(select(Message).where(Message.conversation_id == conversation_id)
                                       .order_by(Message.seq)))
@@ -136,40 +155,43 @@ class ChatStore:
                 {"id": m.id, "role": m.role, "content": m.content, "language": m.language, "status": m.status,
                  "citations": json.loads(m.citations or "[]"), "rating": ratings.get(m.id)} for m in messages]}
 
-    def message(self, message_id: str) -> dict[str, Any]:
-        """Return one stored answer with its conversation's owner."""
+    def message(self, message_id: str, kb: str = DEFAULT) -> dict[str, Any]:
+        """Return one stored answer in base `kb` with its conversation's owner."""
         with self._db.session() as s:
             m = s.get(Message, message_id)
-            if m is None or m.role != "assistant":
+            conv = s.get(Conversation, m.conversation_id) if m is not None else None
+            if m is None or m.role != "assistant" or conv is None or conv.kb != kb:
                 raise NotFoundError(f"Message {message_id!r} not found; use the message_id returned by POST /v1/chat")
-            conv = s.get(Conversation, m.conversation_id)
             return {"id": m.id, "conversation_id": m.conversation_id, "user": conv.user if conv else None,
                     "content": m.content, "language": m.language, "status": m.status, "question": m.question,
                     "citations": json.loads(m.citations or "[]")}
 
-    def add_feedback(self, message_id: str, rating: str, comment: str | None) -> None:
-        """Attach a rating to an answer."""
+    def add_feedback(self, message_id: str, rating: str, comment: str | None, kb: str = DEFAULT) -> None:
+        """Attach a rating to an answer given in base `kb`."""
         with self._db.session() as s:
             target = s.get(Message, message_id)
-            if target is None or target.role != "assistant":
+            conv = s.get(Conversation, target.conversation_id) if target is not None else None
+            if target is None or target.role != "assistant" or conv is None or conv.kb != kb:
                 raise NotFoundError(
                     f"Message {message_id!r} not found; use the message_id returned by POST /v1/chat"
                 )
             s.add(Feedback(message_id=message_id, rating=rating, comment=comment))
 
-    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
+    def unanswered(self, limit: int = 100, kb: str = DEFAULT) -> list[dict[str, Any]]:
         """Return sales questions the standards did not cover, and answers that got a down-vote, most frequent first.
 
-        Questions that are not about selling (IT, HR, small talk) are not gaps in the standards and stay out.
+        Questions that are not about selling (IT, HR, small talk) are not gaps in the standards and stay out. Only
+        questions asked of base `kb` count: a gap in one team's standards is not another's.
         """
         report: dict[str, dict[str, Any]] = {}
         with self._db.session() as s:
-            for m in s.scalars(select(Message).where(Message.status == "not_covered")):
+            in_base = Message.conversation_id.in_(select(Conversation.id).where(Conversation.kb == kb))
+            for m in s.scalars(select(Message).where(Message.status == "not_covered", in_base)):
                 row = report.setdefault(_key(m.question or ""), _row(m))
                 row["not_covered"] += 1
             down = s.execute(
                 select(Message, Feedback.comment).join(Feedback, Feedback.message_id == Message.id)
-                .where(Feedback.rating == "down")
+                .where(Feedback.rating == "down", in_base)
             ).all()
             for m, comment in down:
                 row = report.setdefault(_key(m.question or ""), _row(m))
@@ -180,6 +202,12 @@ class ChatStore:
         for row in rows:
             row["count"] = row["not_covered"] + row["down_votes"]
         return rows[:limit]
+
+
+def _check_kb(conv: Conversation | None, conversation_id: str, kb: str) -> None:
+    """Treat another base's conversation as missing: its answers rest on standards this asker is not served."""
+    if conv is not None and conv.kb != kb:
+        raise NotFoundError(f"Conversation {conversation_id!r} not found; start one with POST /v1/chat")
 
 
 def _key(question: str) -> str:

@@ -12,7 +12,11 @@ from app.errors import CoachError
 from app.text import detect_language
 
 STANDARDS_FILE = re.compile(r"^standards\.(zh|en)\.md$")
-ITEM_HEADING = re.compile(r"^#{2,6}\s+(s(\d+)\.(intro|standard\.\d+|caution\.\d+))\s+(.+?)\s*$")
+# An item id, with an optional document prefix for an imported document beside the standards (retail.s2.caution.1).
+ITEM_HEADING = re.compile(r"^#{2,6}\s+((?:[a-z][a-z0-9-]*\.)?s(\d+)\.(intro|standard\.\d+|caution\.\d+))\s+(.+?)\s*$")
+# The first lines of a file written by `coach import` carry this marker and the document's language.
+IMPORT_MARKER = "coach import:"
+IMPORTED = re.compile(r"<!--\s*coach import:.*?\blang=(zh|en)\b")
 STAGE_HEADING = re.compile(r"^##\s+(.+?)\s*$")
 ANY_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$")
 ENRICHMENT = re.compile(r"^>\s*([^:：]{1,30})[:：]\s*(.*)$")
@@ -55,6 +59,9 @@ class Item:
     avoid: str = ""
     say: str = ""  # words a rep can use with a customer (enrichment, never source text; not embedded)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Who wrote hints/do/avoid/say when no person did in the file: "generated" (an LLM at ingest), "reviewed"
+    # (generated, then edited by a trainer), or "" (written in the knowledge file, or none).
+    generated: str = ""
 
     @property
     def chunk_id(self) -> str:
@@ -76,7 +83,7 @@ class Item:
         """Return a hash of everything that determines this chunk's vector and metadata."""
         payload = "\x1f".join(
             [embedder_name, self.id, self.lang, self.kind, str(self.stage), self.stage_title, self.title,
-             self.text, self.hints, self.do, self.avoid, self.say, self.source, *self.notes]
+             self.text, self.hints, self.do, self.avoid, self.say, self.source, self.generated, *self.notes]
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
@@ -90,8 +97,9 @@ def load_knowledge(folder: Path) -> list[Item]:
         if path.name in SKIPPED_FILES:
             continue
         match = STANDARDS_FILE.match(path.name)
-        if match:
-            items.extend(parse_standards(path, match.group(1)))
+        imported = imported_language(path)
+        if match or imported:
+            items.extend(parse_standards(path, imported or match.group(1)))  # type: ignore[union-attr]
         else:
             items.extend(parse_playbook(path))
     seen: set[str] = set()
@@ -100,6 +108,14 @@ def load_knowledge(folder: Path) -> list[Item]:
             raise KnowledgeError(f"{item.source}: id {item.id!r} appears twice in language {item.lang!r}")
         seen.add(item.chunk_id)
     return add_learned_phrases(items, folder / LEARNED_PHRASES)
+
+
+def imported_language(path: Path) -> str | None:
+    """Return the language of a file `coach import` wrote (its marker says), or None for any other file."""
+    with path.open(encoding="utf-8") as fh:
+        head = "".join(line for _, line in zip(range(8), fh, strict=False))
+    found = IMPORTED.search(head)
+    return found.group(1) if found else None
 
 
 def add_learned_phrases(items: list[Item], path: Path) -> list[Item]:

@@ -102,6 +102,7 @@ def _metadata(item: Item, content_hash: str) -> dict[str, Any]:
         "id": item.id, "lang": item.lang, "kind": item.kind, "stage": item.stage, "title": item.title,
         "stage_title": item.stage_title, "source": item.source, "hash": content_hash, "text": item.text,
         "do": item.do, "avoid": item.avoid, "say": item.say, "hints": item.hints, "editorial": item.editorial,
+        "generated": item.generated,
     }
 
 
@@ -275,6 +276,8 @@ class Chunk:
     say: str
     source: str
     search_text: str
+    hints: str = ""
+    generated: str = ""  # "generated" / "reviewed": the enrichment came from an LLM (see app/knowledge/enrichment.py)
 
 
 class KnowledgeIndex:
@@ -304,6 +307,7 @@ class KnowledgeIndex:
                 chunk_id=cid, id=str(m["id"]), lang=str(m["lang"]), kind=str(m["kind"]), stage=int(m["stage"]),
                 title=str(m["title"]), stage_title=str(m["stage_title"]), text=str(m["text"]), do=str(m["do"]),
                 avoid=str(m["avoid"]), say=str(m.get("say") or ""), source=str(m["source"]), search_text=str(doc),
+                hints=str(m.get("hints") or ""), generated=str(m.get("generated") or ""),
             )
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
         ]

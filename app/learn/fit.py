@@ -20,11 +20,17 @@ class EmbeddingCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def embed(self, embedder: Embedder, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """Return features for `texts`, embedding only those not cached yet."""
+    def embed(self, embedder: Embedder, texts: Sequence[str], progress: bool = False,
+              query: bool = False) -> np.ndarray:
+        """Return features for `texts`, embedding only those not cached yet.
+
+        With `query`, texts are embedded as search queries (e5 prefixes queries and passages differently), the
+        way the chat service embeds a rep's message before its models read it.
+        """
         blocks = []
         for part in parts_of(embedder):
-            path = self.folder / f"train-{part.name.replace(':', '-').replace('/', '-')}.npz"
+            mode = "query-" if query else ""
+            path = self.folder / f"train-{mode}{part.name.replace(':', '-').replace('/', '-')}.npz"
             cached: dict[str, np.ndarray] = {}
             if path.exists():
                 with np.load(path, allow_pickle=False) as data:
@@ -35,7 +41,9 @@ class EmbeddingCache:
                 batch = 64
                 for start in range(0, len(missing), batch):
                     chunk = missing[start:start + batch]
-                    vectors = part.embed_documents([t for _, t in chunk])
+                    batch_texts = [t for _, t in chunk]
+                    vectors = (np.vstack([part.embed_query(t) for t in batch_texts]) if query
+                               else part.embed_documents(batch_texts))
                     cached.update(zip([k for k, _ in chunk], vectors, strict=True))
                     if progress:
                         print(f"  embedding with {part.name}: {min(start + batch, len(missing))}/{len(missing)}",

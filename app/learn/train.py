@@ -93,7 +93,8 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
 
     rows = chat_rows()
     if rows and (want("scope") or want("qtype") or want("situation")):
-        x = cache.embed(embedder, [r["text"] for r in rows], progress=True)
+        # The service reads a chat message from its query vectors (app/knowledge/retriever.py): train on the same.
+        x = cache.embed(embedder, [r["text"] for r in rows], progress=True, query=True)
         if want("scope"):
             y = [r["scope"] for r in rows]
             model, oof = fit_multiclass(x, y, name, c=4.0, meta={"rows": len(rows)})

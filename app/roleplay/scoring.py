@@ -156,10 +156,19 @@ BASE, PER_FOLLOWED, MAX_FOLLOWED, PER_VIOLATION, MAX_VIOLATION, PER_MISSED, RESO
 
 
 class StandardBook:
-    """Titles of the standards, from the index when loaded, else from the standards files, else a fallback."""
+    """Titles of the standards, from the index when loaded, else from the standards files, else a fallback.
 
-    def __init__(self, index: Any = None, knowledge_dir: Path | None = None) -> None:
-        self.titles: dict[str, dict[str, str]] = {k: dict(v) for k, v in FALLBACK_TITLES.items()}
+    The coach's moves are tied to the default standards' ids; another knowledge base passes `ids`, its map from
+    those ids to its own items, and a move its map leaves out is not judged (never cited under a foreign id).
+    """
+
+    def __init__(
+        self, index: Any = None, knowledge_dir: Path | None = None, ids: dict[str, str] | None = None
+    ) -> None:
+        self.ids = ids
+        # Built-in titles are the default standards' own: another base's book never falls back to them.
+        self.titles: dict[str, dict[str, str]] = (
+            {k: dict(v) for k, v in FALLBACK_TITLES.items()} if ids is None else {})
         self.index = index
         if index is None and knowledge_dir is not None:
             try:
@@ -169,6 +178,10 @@ class StandardBook:
                     self.titles.setdefault(item.id, {})[item.lang] = item.title
             except (CoachError, OSError) as exc:
                 log.warning("standards not readable, using built-in titles: %s", exc)
+
+    def local(self, standard: str) -> str | None:
+        """Return the id this book's base judges a default standard's move against (None: not judged here)."""
+        return standard if self.ids is None else self.ids.get(standard)
 
     def title(self, standard: str, lang: str) -> str:
         """Return the standard's title in `lang`."""
@@ -202,28 +215,32 @@ def turn_feedback(
     items = []
     for det in detections:
         tech = TECHNIQUES[det.technique]
+        standard = book.local(tech.standard)
+        if standard is None:
+            continue
         verdict = tech.verdict
         if det.technique == "close" and not signal_before and (scenario is None or scenario.stage <= 4):
             verdict = "violated"  # asking for the order before any buying signal
         items.append({
-            "id": tech.standard, "title": book.title(tech.standard, lang), "verdict": verdict,
-            "note": _note((det.technique, verdict), tech.standard, lang, book), "evidence": det.evidence,
+            "id": standard, "title": book.title(standard, lang), "verdict": verdict,
+            "note": _note((det.technique, verdict), standard, lang, book), "evidence": det.evidence,
             "technique": det.technique,
         })
     revealed = [e.split(":", 1)[1] for e in events if e.startswith("revealed:")]
-    if revealed and scenario is not None and not any(
-            i["id"] == REVEAL_STANDARD and i["verdict"] == "followed" for i in items):
+    reveal_standard, signal_standard = book.local(REVEAL_STANDARD), book.local("s4.caution.4")
+    if revealed and scenario is not None and reveal_standard is not None and not any(
+            i["id"] == reveal_standard and i["verdict"] == "followed" for i in items):
         # Drawing out the real concern is what s4.caution.2 asks, whichever move did it.
         concern = next(o.concern.get(lang) for o in scenario.objections if o.id == revealed[0])
         items.append({
-            "id": REVEAL_STANDARD, "title": book.title(REVEAL_STANDARD, lang), "verdict": "followed",
-            "note": _note(("reveal", "followed"), REVEAL_STANDARD, lang, book, concern=concern),
+            "id": reveal_standard, "title": book.title(reveal_standard, lang), "verdict": "followed",
+            "note": _note(("reveal", "followed"), reveal_standard, lang, book, concern=concern),
             "evidence": message, "technique": "reveal",
         })
-    if "missed_signal" in events:
+    if "missed_signal" in events and signal_standard is not None:
         items.append({
-            "id": "s4.caution.4", "title": book.title("s4.caution.4", lang), "verdict": "violated",
-            "note": _note(("missed_signal", "violated"), "s4.caution.4", lang, book), "evidence": message,
+            "id": signal_standard, "title": book.title(signal_standard, lang), "verdict": "violated",
+            "note": _note(("missed_signal", "violated"), signal_standard, lang, book), "evidence": message,
             "technique": "missed_signal",
         })
     return items
@@ -251,9 +268,10 @@ def scorecard(
                 rows[key]["turns"].append(turn["n"])
     first = turns[0] if turns else None
     touched = {r["id"] for r in rubric}
+    kept_by_abstaining = {book.local(sid) for sid in KEPT_BY_ABSTAINING} - {None}
     for sid in scenario.trains:
         # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them.
-        if sid in KEPT_BY_ABSTAINING and sid not in touched and first is not None:
+        if sid in kept_by_abstaining and sid not in touched and first is not None:
             # Kept over the whole session: there is no one quote to show, so the row quotes none (turn 0).
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
                            "evidence": "", "turn": 0, "count": 1, "turns": [],

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
+from app.knowledge.bases import DEFAULT
 
 
 class RoleplaySession(Base):
@@ -21,6 +22,8 @@ class RoleplaySession(Base):
     lang: Mapped[str] = mapped_column(String(2))
     difficulty: Mapped[str] = mapped_column(String(8))
     rep: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    # The knowledge base whose scenario and standards the session is played and scored against.
+    kb: Mapped[str] = mapped_column(String(40), default=DEFAULT, server_default=text(f"'{DEFAULT}'"), index=True)
     status: Mapped[str] = mapped_column(String(8), default="active")  # active | ended
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)

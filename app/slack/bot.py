@@ -192,9 +192,13 @@ class SlackBot:
             return
         if action == "turn":
             assert thread is not None
-            await self._turn(client, thread, channel, thread_ts or ts, text)
+            await self._turn(client, thread, channel, thread_ts or ts, text, await self._kb(team, channel))
         else:
             await self._ask(client, team, channel, user, text, thread_ts or ts)
+
+    async def _kb(self, team: str, channel: str | None) -> str:
+        """Return the knowledge base this workspace or channel is mapped to (`default` unless mapped)."""
+        return await asyncio.to_thread(self.container.bases.for_slack, team, channel)
 
     async def _ask(self, client: AsyncWebClient, team: str, channel: str, user: str, question: str,
                    thread_ts: str) -> None:
@@ -208,7 +212,7 @@ class SlackBot:
         await asyncio.to_thread(self.store.add_thread, ThreadInfo(key, "chat", user))
         try:
             result = await asyncio.to_thread(self.container.chat.answer, question, f"slack:{key}", None,
-                                             f"slack:{user}", "slack")
+                                             f"slack:{user}", "slack", await self._kb(team, channel))
         except Exception:
             log.exception("chat answer failed for a Slack question")
             await self._post(client, channel, thread_ts, {"text": fmt.t(lang, "failed")})
@@ -235,7 +239,8 @@ class SlackBot:
         team, user, channel = command.get("team_id", ""), command.get("user_id", ""), command.get("channel_id", "")
         if verb.lower() in HELP_WORDS:
             lang = "zh" if verb in ("帮助", "帮忙") else "en"
-            await ack(**fmt.help_message(self.container.roleplay.list_scenarios(), lang), response_type="ephemeral")
+            scenarios = await asyncio.to_thread(self.container.roleplay.list_scenarios, await self._kb(team, channel))
+            await ack(**fmt.help_message(scenarios, lang), response_type="ephemeral")
         elif verb.lower() in ROLEPLAY_WORDS:
             await self._start_roleplay(ack, respond, client, team, user, channel, rest.split(), verb)
         else:
@@ -247,7 +252,7 @@ class SlackBot:
             await ack(text=fmt.t(lang, "looking"), response_type="ephemeral")
             try:
                 result = await asyncio.to_thread(self.container.chat.answer, text, None, None, f"slack:{user}",
-                                                 "slack")
+                                                 "slack", await self._kb(team, channel))
             except Exception:
                 log.exception("chat answer failed for /coach")
                 await respond(text=fmt.t(lang, "failed"), response_type="ephemeral", replace_original=False)
@@ -261,7 +266,8 @@ class SlackBot:
                               client: AsyncWebClient, team: str, user: str, channel: str, args: list[str],
                               verb: str) -> None:
         """Validate the command, ack it, then post the customer's opening line as a new message."""
-        scenarios = self.container.roleplay.list_scenarios()
+        kb = await self._kb(team, channel)
+        scenarios = await asyncio.to_thread(self.container.roleplay.list_scenarios, kb)
         words = [a.lower() for a in args]
         lang = next((w for w in words if w in ("zh", "en")), "zh" if re.search(r"[\u4e00-\u9fff]", verb) else "en")
         difficulty = next((w for w in words if w in DIFFICULTY_WORDS), None)
@@ -277,7 +283,7 @@ class SlackBot:
             return
         await ack(text=fmt.t(lang, "rp_starting", title=fmt.escape(scenario["title"][lang])), response_type="ephemeral")
         start = await asyncio.to_thread(self.container.roleplay.start, scenario["id"], lang, difficulty,
-                                        f"slack:{user}")
+                                        f"slack:{user}", kb)
         try:
             posted = await client.chat_postMessage(channel=channel, **fmt.opening_message(start, user, lang),
                                                    **_post_args())
@@ -290,7 +296,7 @@ class SlackBot:
             thread_key(team, channel, posted["ts"]), "roleplay", user, start["session_id"], lang, name[:128]))
 
     async def _turn(self, client: AsyncWebClient, thread: ThreadInfo, channel: str, thread_ts: str,
-                    text: str) -> None:
+                    text: str, kb: str) -> None:
         """Play one rep message (or `end`) in a role-play thread and post the reply, feedback or scorecard."""
         assert thread.session_id is not None
         lang = thread.lang or "en"
@@ -300,10 +306,10 @@ class SlackBot:
         async with self._session_lock(thread.session_id):
             try:
                 if text.strip().lower().rstrip(".!。！") in END_WORDS:
-                    card = await asyncio.to_thread(roleplay.end, thread.session_id)
+                    card = await asyncio.to_thread(roleplay.end, thread.session_id, kb)
                     await self._post(client, channel, thread_ts, fmt.scorecard_message(card, lang))
                     return
-                reply = await asyncio.to_thread(roleplay.turn, thread.session_id, text[:MAX_MESSAGE_CHARS])
+                reply = await asyncio.to_thread(roleplay.turn, thread.session_id, text[:MAX_MESSAGE_CHARS], kb)
             except (ConflictError, NotFoundError):
                 await self._post(client, channel, thread_ts, {"text": fmt.t(lang, "rp_ended")})
                 return
@@ -313,7 +319,7 @@ class SlackBot:
                 return
             await self._post(client, channel, thread_ts, fmt.turn_message(reply, thread.customer or "", lang))
             if reply.get("done"):
-                card = await asyncio.to_thread(roleplay.end, thread.session_id)
+                card = await asyncio.to_thread(roleplay.end, thread.session_id, kb)
                 await self._post(client, channel, thread_ts, fmt.scorecard_message(card, lang))
 
     @asynccontextmanager
@@ -333,12 +339,14 @@ class SlackBot:
     # -- feedback buttons ------------------------------------------------------------------------------------
 
     async def _on_feedback(self, ack: Callable[..., Awaitable[None]], action: dict[str, Any],
-                           respond: Callable[..., Awaitable[Any]]) -> None:
+                           respond: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
         await ack()
         rating = fmt.FEEDBACK_ACTIONS[action["action_id"]]
         lang = "zh" if str(action.get("block_id", "")).endswith(":zh") else "en"
+        team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
+        kb = await self._kb(team, (body.get("channel") or {}).get("id"))
         try:
-            await asyncio.to_thread(self.container.chat.feedback, str(action.get("value", "")), rating, None)
+            await asyncio.to_thread(self.container.chat.feedback, str(action.get("value", "")), rating, None, kb)
         except NotFoundError:
             await respond(text=fmt.t(lang, "feedback_gone"), response_type="ephemeral", replace_original=False)
             return

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from app.errors import BadRequestError, NotFoundError
+from app.knowledge.bases import DEFAULT
 from app.training.store import Assignment, GapDecision, ScoreOverride, TurnComment, VerdictOverride
 
 if TYPE_CHECKING:
@@ -113,10 +114,12 @@ class TrainingService:
             db.expunge_all()
         return {r.session_id: r for r in rows}
 
-    def sessions(self, rep: str | None = None, scenario: str | None = None) -> list[dict[str, Any]]:
+    def sessions(
+        self, rep: str | None = None, scenario: str | None = None, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
         """Return sessions newest first; `score` is the trainer's override if any, `engine_score` the original."""
         overrides = self._score_overrides()
-        rows = self.roleplay.sessions(rep, scenario, limit=MAX_SESSIONS)
+        rows = self.roleplay.sessions(rep, scenario, limit=MAX_SESSIONS, kb=kb)
         for row in rows:
             row["engine_score"] = row["score"]
             override = overrides.get(row["session_id"])
@@ -125,9 +128,9 @@ class TrainingService:
                 row["score"] = override.score
         return rows
 
-    def review(self, session_id: str) -> dict[str, Any]:
+    def review(self, session_id: str, kb: str = DEFAULT) -> dict[str, Any]:
         """Return the session with comments per turn and the rubric with overrides beside the originals."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         with self.database.session() as db:
             comments = list(db.scalars(select(TurnComment).where(TurnComment.session_id == session_id)
                                        .order_by(TurnComment.id)))
@@ -148,9 +151,9 @@ class TrainingService:
         session["score_override"] = {"score": score.score, "reason": score.reason} if score else None
         return session
 
-    def add_comment(self, session_id: str, turn: int, text: str, author: str = "trainer") -> None:
+    def add_comment(self, session_id: str, turn: int, text: str, author: str = "trainer", kb: str = DEFAULT) -> None:
         """Pin a comment to one turn of a session."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         turns = {t["turn"] for t in session["transcript"]}
         if turn not in turns:
             raise BadRequestError(f"session {session_id!r} has no turn {turn}; turns are {sorted(turns)}")
@@ -161,11 +164,11 @@ class TrainingService:
             db.add(TurnComment(session_id=session_id, turn=turn, author=author, text=text))
 
     def override_verdict(self, session_id: str, standard: str, original: str, verdict: str,
-                         reason: str | None = None) -> None:
+                         reason: str | None = None, kb: str = DEFAULT) -> None:
         """Replace the engine's verdict on one rubric row (the original stays stored on the scorecard)."""
         if verdict not in VERDICTS:
             raise BadRequestError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-        card = self.roleplay.get(session_id).get("scorecard")
+        card = self.roleplay.get(session_id, kb=kb).get("scorecard")
         if not card or not any(r["id"] == standard and r["verdict"] == original for r in card["rubric"]):
             raise NotFoundError(f"session {session_id!r} has no scorecard row {standard} ({original}); "
                                 "end the session first or pick a row from its scorecard")
@@ -177,9 +180,11 @@ class TrainingService:
                 db.add(VerdictOverride(session_id=session_id, standard=standard, original=original, verdict=verdict,
                                        reason=(reason or "").strip() or None))
 
-    def override_score(self, session_id: str, score: int | None, reason: str | None = None) -> None:
+    def override_score(
+        self, session_id: str, score: int | None, reason: str | None = None, kb: str = DEFAULT
+    ) -> None:
         """Set the trainer's score for a session (None removes the override)."""
-        session = self.roleplay.get(session_id)
+        session = self.roleplay.get(session_id, kb=kb)
         if session["scorecard"] is None:
             raise BadRequestError(f"session {session_id!r} has not ended; a score can be overridden once it has")
         if score is not None and not 0 <= score <= 100:
@@ -191,7 +196,7 @@ class TrainingService:
 
     # -- dashboard -------------------------------------------------------------------------------------------
 
-    def heatmap(self, rep: str | None = None) -> Heatmap:
+    def heatmap(self, rep: str | None = None, kb: str = DEFAULT) -> Heatmap:
         """Count rubric verdicts per rep and standard over ended sessions, trainer overrides applied."""
         with self.database.session() as db:
             overrides = {(v.session_id, v.standard, v.original): v.verdict
@@ -199,10 +204,10 @@ class TrainingService:
         cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
         reps: set[str] = set()
         standards: set[str] = set()
-        for row in self.roleplay.sessions(rep, limit=MAX_SESSIONS):
+        for row in self.roleplay.sessions(rep, limit=MAX_SESSIONS, kb=kb):
             if row["status"] != "ended" or not row["rep"]:
                 continue
-            card = self.roleplay.get(row["session_id"])["scorecard"] or {}
+            card = self.roleplay.get(row["session_id"], kb=kb)["scorecard"] or {}
             reps.add(row["rep"])
             for item in card.get("rubric", []):
                 verdict = overrides.get((row["session_id"], item["id"], item["verdict"]), item["verdict"])
@@ -211,10 +216,10 @@ class TrainingService:
                 setattr(cell, verdict, getattr(cell, verdict) + 1)
         return Heatmap(sorted(reps), sorted(standards, key=_standard_order), dict(cells))
 
-    def rep_scenarios(self, rep: str | None = None) -> list[dict[str, Any]]:
+    def rep_scenarios(self, rep: str | None = None, kb: str = DEFAULT) -> list[dict[str, Any]]:
         """Return sessions and average (override-aware) score per rep and scenario."""
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in self.sessions(rep):
+        for row in self.sessions(rep, kb=kb):
             groups[(row["rep"] or "-", row["scenario"])].append(row)
         out = []
         for (who, scenario), rows in sorted(groups.items()):
@@ -224,10 +229,10 @@ class TrainingService:
                         "best": max(scores) if scores else None})
         return out
 
-    def attempts(self, rep: str) -> list[dict[str, Any]]:
-        """Return a rep's first, best and latest ended attempt per scenario."""
+    def attempts(self, rep: str, kb: str = DEFAULT) -> list[dict[str, Any]]:
+        """Return a rep's first, best and latest ended attempt per scenario of knowledge base `kb`."""
         by_scenario: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in self.sessions(rep):
+        for row in self.sessions(rep, kb=kb):
             by_scenario[row["scenario"]].append(row)
         out = []
         for scenario, rows in sorted(by_scenario.items()):
@@ -240,9 +245,9 @@ class TrainingService:
 
     # -- assignments -----------------------------------------------------------------------------------------
 
-    def assign(self, scenario: str, reps: list[str], due: date, min_score: int) -> int:
-        """Assign a scenario to reps (re-assigning updates the due date and minimum); return how many."""
-        if scenario not in self.roleplay.scenarios:
+    def assign(self, scenario: str, reps: list[str], due: date, min_score: int, kb: str = DEFAULT) -> int:
+        """Assign one of base `kb`'s scenarios to reps (re-assigning updates the due date and minimum)."""
+        if not self.roleplay.has_scenario(scenario, kb):
             raise NotFoundError(f"Scenario {scenario!r} not found; pick one from the scenario list")
         names = sorted({r.strip() for r in reps if r.strip()})
         if not names:
@@ -253,23 +258,26 @@ class TrainingService:
             for name in names:
                 row = db.scalar(select(Assignment).where(Assignment.scenario == scenario, Assignment.rep == name))
                 if row is None:
-                    db.add(Assignment(scenario=scenario, rep=name, due=due, min_score=min_score))
+                    db.add(Assignment(scenario=scenario, rep=name, due=due, min_score=min_score, kb=kb))
                 else:
-                    row.due, row.min_score = due, min_score
+                    row.due, row.min_score, row.kb = due, min_score, kb
         return len(names)
 
-    def remove_assignment(self, assignment_id: int) -> None:
-        """Delete an assignment."""
+    def remove_assignment(self, assignment_id: int, kb: str = DEFAULT) -> None:
+        """Delete an assignment of base `kb`."""
         with self.database.session() as db:
             row = db.get(Assignment, assignment_id)
-            if row is None:
+            if row is None or row.kb != kb:
                 raise NotFoundError(f"Assignment {assignment_id} not found; see the dashboard for the current ones")
             db.delete(row)
 
-    def assignments(self, rep: str | None = None, today: date | None = None) -> list[dict[str, Any]]:
-        """Return assignments with their status from the rep's sessions since the assignment was made."""
+    def assignments(
+        self, rep: str | None = None, today: date | None = None, kb: str = DEFAULT
+    ) -> list[dict[str, Any]]:
+        """Return base `kb`'s assignments with their status from the rep's sessions since it was made."""
         today = today or datetime.now(UTC).date()
-        query = select(Assignment).order_by(Assignment.due, Assignment.rep, Assignment.scenario)
+        query = (select(Assignment).where(Assignment.kb == kb)
+                 .order_by(Assignment.due, Assignment.rep, Assignment.scenario))
         if rep is not None:
             query = query.where(Assignment.rep == rep)
         with self.database.session() as db:
@@ -279,7 +287,7 @@ class TrainingService:
         out = []
         for a in rows:
             if a.rep not in sessions_by_rep:
-                sessions_by_rep[a.rep] = self.sessions(a.rep)
+                sessions_by_rep[a.rep] = self.sessions(a.rep, kb=kb)
             since = _naive(a.created_at)
             mine = [s for s in sessions_by_rep[a.rep]
                     if s["scenario"] == a.scenario and _naive(s["created_at"]) >= since]
@@ -293,12 +301,12 @@ class TrainingService:
 
     # -- knowledge gaps --------------------------------------------------------------------------------------
 
-    def gaps(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Return the unanswered-questions report with each question's trainer decision (if any)."""
+    def gaps(self, limit: int = 200, kb: str = DEFAULT) -> list[dict[str, Any]]:
+        """Return knowledge base `kb`'s unanswered-questions report with each question's trainer decision (if any)."""
         with self.database.session() as db:
             decisions = {d.question_key: d for d in db.scalars(select(GapDecision))}
             db.expunge_all()
-        rows = self.chat.unanswered(limit)
+        rows = self.chat.unanswered(limit, kb=kb)
         for row in rows:
             decision = decisions.get(question_key(row["question"]))
             row["key"] = question_key(row["question"])
@@ -306,13 +314,14 @@ class TrainingService:
             row["linked_item"] = decision.item_id if decision else None
         return rows
 
-    def link_gap(self, question: str, language: str, item_id: str) -> None:
-        """Link a question to a standard: stored, and written as a search phrase the next ingest reads."""
+    def link_gap(self, question: str, language: str, item_id: str, folder: Path | None = None) -> None:
+        """Link a question to a standard: stored, and written as a search phrase the next ingest of the
+        knowledge base in `folder` (default: knowledge/) reads."""
         question = " ".join(question.split())
         if not question:
             raise BadRequestError("the question is empty")
         self._decide(question, language, "linked", item_id)
-        path = self.knowledge_dir / LEARNED_PHRASES
+        path = (folder or self.knowledge_dir) / LEARNED_PHRASES
         record = {"id": item_id, "lang": language, "phrase": question[:200],
                   "added_at": datetime.now(UTC).isoformat(timespec="seconds")}
         with path.open("a", encoding="utf-8") as f:
@@ -334,19 +343,19 @@ class TrainingService:
 
     # -- CSV -------------------------------------------------------------------------------------------------
 
-    def sessions_csv(self, rep: str | None = None) -> str:
+    def sessions_csv(self, rep: str | None = None, kb: str = DEFAULT) -> str:
         """Export sessions (override-aware score beside the engine's) as formula-safe CSV."""
         header = ["session_id", "rep", "scenario", "lang", "difficulty", "status", "outcome", "score",
                   "engine_score", "turns", "created_at", "violated"]
         rows = [[r["session_id"], r["rep"] or "", r["scenario"], r["lang"], r["difficulty"], r["status"],
                  r["outcome"] or "", r["score"] if r["score"] is not None else "",
                  r["engine_score"] if r["engine_score"] is not None else "", r["turns"], r["created_at"],
-                 " ".join(r["violated"])] for r in self.sessions(rep)]
+                 " ".join(r["violated"])] for r in self.sessions(rep, kb=kb)]
         return _csv(header, rows)
 
-    def heatmap_csv(self) -> str:
+    def heatmap_csv(self, kb: str = DEFAULT) -> str:
         """Export the heatmap, one row per rep and standard, as formula-safe CSV."""
-        heat = self.heatmap()
+        heat = self.heatmap(kb=kb)
         rows = []
         for rep in heat.reps:
             for standard in heat.standards:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
+from app.knowledge.bases import DEFAULT
 
 
 class TurnComment(Base):
@@ -66,6 +67,8 @@ class Assignment(Base):
     rep: Mapped[str] = mapped_column(String(128), index=True)
     due: Mapped[date] = mapped_column(Date)
     min_score: Mapped[int] = mapped_column(Integer)
+    # The knowledge base whose scenario this is (assignments from before there were several are `default`'s).
+    kb: Mapped[str] = mapped_column(String(40), default=DEFAULT, server_default=text(f"'{DEFAULT}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -87,10 +87,16 @@ def set_language(code: str, next: str | None = None) -> RedirectResponse:
 # -- chat -----------------------------------------------------------------------------------------------------
 
 
+def _kb(container: Any, rep: str) -> str:
+    """Return the knowledge base this rep is served (`default` unless mapped with `coach kb map user`)."""
+    kb: str = container.bases.for_user(rep)
+    return kb
+
+
 def _owned_conversation(container: Any, conversation_id: str, rep: str) -> dict[str, Any]:
     if not CONVERSATION_ID.match(conversation_id):
         raise NotFoundError(f"Conversation {conversation_id!r} not found")
-    transcript: dict[str, Any] = container.chat.transcript(conversation_id)
+    transcript: dict[str, Any] = container.chat.transcript(conversation_id, kb=_kb(container, rep))
     if transcript["user"] != rep or transcript["channel"] != "web":
         raise NotFoundError(f"Conversation {conversation_id!r} not found; your conversations are listed on /chat")
     return transcript
@@ -100,7 +106,8 @@ def _owned_conversation(container: Any, conversation_id: str, rep: str) -> dict[
 def chat_new(request: Request, rep: RepDep, container: ContainerDep, q: str = "") -> Response:
     """A new conversation (q prefills the question, e.g. from "ask about this")."""
     return render(request, "chat.html", conversation=None, messages=[], prefill=q[:MAX_MESSAGE_CHARS],
-                  past=container.chat.conversations(rep, channel="web"), answer_html=answer_html)
+                  past=container.chat.conversations(rep, channel="web", kb=_kb(container, rep)),
+                  answer_html=answer_html)
 
 
 @router.get("/chat/{conversation_id}")
@@ -108,7 +115,8 @@ def chat_page(request: Request, conversation_id: str, rep: RepDep, container: Co
     """One conversation: every question and answer, citations, ratings; ask a follow-up."""
     transcript = _owned_conversation(container, conversation_id, rep)
     return render(request, "chat.html", conversation=conversation_id, messages=transcript["messages"], prefill="",
-                  past=container.chat.conversations(rep, channel="web"), answer_html=answer_html)
+                  past=container.chat.conversations(rep, channel="web", kb=_kb(container, rep)),
+                  answer_html=answer_html)
 
 
 @router.post("/chat", dependencies=[CSRF])
@@ -121,7 +129,8 @@ async def ask(
         raise BadRequestError("type a question first")
     if conversation_id:
         _owned_conversation(container, conversation_id, rep)
-    result = await asyncio.to_thread(container.chat.answer, message, conversation_id or None, None, rep, "web")
+    result = await asyncio.to_thread(container.chat.answer, message, conversation_id or None, None, rep, "web",
+                                     _kb(container, rep))
     if not is_htmx(request):
         return _see_other(f"/chat/{result.conversation_id}#a-{result.message_id}")
     response = render(request, "fragments/exchange.html", question=message.strip(), message_id=result.message_id,
@@ -138,7 +147,7 @@ def _sse(event: str, html: str) -> str:
 @router.get("/chat/answers/{message_id}/stream")
 async def stream_answer(request: Request, message_id: str, rep: RepDep, container: ContainerDep) -> Response:
     """Stream a stored answer to the page: `delta` events with text, then `done` with the rendered answer."""
-    answer = container.chat.stored_answer(message_id)
+    answer = container.chat.stored_answer(message_id, kb=_kb(container, rep))
     if answer["user"] != rep:
         raise NotFoundError(f"Message {message_id!r} not found")
     done = render_fragment(request, "fragments/answer.html", m={**answer, "rating": None}, answer_html=answer_html)
@@ -162,10 +171,10 @@ def rate(
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Record 👍/👎 with an optional comment."""
-    answer = container.chat.stored_answer(message_id)
+    answer = container.chat.stored_answer(message_id, kb=_kb(container, rep))
     if answer["user"] != rep:
         raise NotFoundError(f"Message {message_id!r} not found")
-    container.chat.feedback(message_id, rating, comment.strip() or None)
+    container.chat.feedback(message_id, rating, comment.strip() or None, kb=_kb(container, rep))
     if is_htmx(request):
         return render(request, "fragments/rated.html", rating=rating)
     return _see_other(f"/chat/{answer['conversation_id']}#a-{message_id}")
@@ -177,7 +186,8 @@ def rate(
 @router.get("/standards")
 def standards(request: Request, rep: RepDep, container: ContainerDep) -> Response:
     """The six stages, each item's text, what to do and avoid, with links to ask and to practise."""
-    items = list_items(container).items
+    kb = _kb(container, rep)
+    items = list_items(container, kb).items
     stages: dict[int, dict[str, Any]] = {}
     for item in items:
         if item.source != "standards":
@@ -185,7 +195,7 @@ def standards(request: Request, rep: RepDep, container: ContainerDep) -> Respons
         stage = stages.setdefault(item.stage, {"stage": item.stage, "title": item.stage_title, "items": []})
         stage["items"].append(item)
     trained_by: dict[str, list[str]] = {}
-    for scenario in container.roleplay.list_scenarios():
+    for scenario in container.roleplay.list_scenarios(kb):
         for sid in scenario["trains"]:
             trained_by.setdefault(sid, []).append(scenario["id"])
     return render(request, "standards.html", stages=[stages[k] for k in sorted(stages)], trained_by=trained_by)
@@ -197,22 +207,23 @@ def standards(request: Request, rep: RepDep, container: ContainerDep) -> Respons
 @router.get("/practice")
 def catalogue(request: Request, rep: RepDep, container: ContainerDep, standard: str | None = None) -> Response:
     """The scenario catalogue, with this rep's assignments on top."""
-    scenarios = container.roleplay.list_scenarios()
+    kb = _kb(container, rep)
+    scenarios = container.roleplay.list_scenarios(kb)
     if standard:
         scenarios = [s for s in scenarios if standard in s["trains"]]
     return render(request, "practice.html", scenarios=scenarios, standard=standard,
-                  assignments=container.training.assignments(rep))
+                  assignments=container.training.assignments(rep, kb=kb))
 
 
 @router.get("/practice/{scenario_id}")
 def briefing(request: Request, scenario_id: str, rep: RepDep, container: ContainerDep) -> Response:
     """The briefing: who the customer is, what the scenario trains, language and difficulty."""
-    scenario = _scenario(container, scenario_id)
+    scenario = _scenario(container, scenario_id, _kb(container, rep))
     return render(request, "briefing.html", scenario=scenario)
 
 
-def _scenario(container: Any, scenario_id: str) -> dict[str, Any]:
-    for scenario in container.roleplay.list_scenarios():
+def _scenario(container: Any, scenario_id: str, kb: str) -> dict[str, Any]:
+    for scenario in container.roleplay.list_scenarios(kb):
         if scenario["id"] == scenario_id:
             return dict(scenario)
     raise NotFoundError(f"Scenario {scenario_id!r} not found; see the list on /practice")
@@ -224,12 +235,12 @@ def start(
     lang: Annotated[str, Form(pattern="^(zh|en)$")], difficulty: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     """Start (or restart) a session and open the practice screen."""
-    session = container.roleplay.start(scenario_id, lang, difficulty or None, rep)
+    session = container.roleplay.start(scenario_id, lang, difficulty or None, rep, kb=_kb(container, rep))
     return _see_other(f"/sessions/{session['session_id']}")
 
 
 def _owned_session(container: Any, session_id: str, rep: str) -> dict[str, Any]:
-    session: dict[str, Any] = container.roleplay.get(session_id)
+    session: dict[str, Any] = container.roleplay.get(session_id, kb=_kb(container, rep))
     if session["rep"] != rep:
         raise NotFoundError(f"Session {session_id!r} not found; your sessions are listed on /attempts")
     return session
@@ -250,14 +261,14 @@ async def turn(request: Request, session_id: str, rep: RepDep, container: Contai
     _owned_session(container, session_id, rep)
     if not message.strip():
         raise BadRequestError("type what you would say to the customer first")
-    result = await asyncio.to_thread(container.roleplay.turn, session_id, message)
+    result = await asyncio.to_thread(container.roleplay.turn, session_id, message, _kb(container, rep))
     if result["done"]:
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": f"/sessions/{session_id}/scorecard"})
         return _see_other(f"/sessions/{session_id}/scorecard")
     if not is_htmx(request):
         return _see_other(f"/sessions/{session_id}#latest")
-    session = container.roleplay.get(session_id)
+    session = container.roleplay.get(session_id, kb=_kb(container, rep))
     return render(request, "fragments/turn.html", s=session, turn=session["transcript"][-2:],
                   hints=request.cookies.get(HINTS_COOKIE, "on") == "on")
 
@@ -266,7 +277,7 @@ async def turn(request: Request, session_id: str, rep: RepDep, container: Contai
 def end(request: Request, session_id: str, rep: RepDep, container: ContainerDep) -> RedirectResponse:
     """End the session and show the scorecard."""
     _owned_session(container, session_id, rep)
-    container.roleplay.end(session_id)
+    container.roleplay.end(session_id, kb=_kb(container, rep))
     return _see_other(f"/sessions/{session_id}/scorecard")
 
 
@@ -274,11 +285,11 @@ def end(request: Request, session_id: str, rep: RepDep, container: ContainerDep)
 def scorecard(request: Request, session_id: str, rep: RepDep, container: ContainerDep) -> Response:
     """The scorecard: score, the arithmetic, rubric rows quoting the rep, strengths, improvements, try again."""
     _owned_session(container, session_id, rep)
-    review = container.training.review(session_id)
+    review = container.training.review(session_id, kb=_kb(container, rep))
     if review["scorecard"] is None:
         return _see_other(f"/sessions/{session_id}")
     return render(request, "scorecard.html", s=review, card=review["scorecard"],
-                  standard_titles=_standard_titles(container))
+                  standard_titles=_standard_titles(container, _kb(container, rep)))
 
 
 @router.post("/prefs/hints", dependencies=[CSRF])
@@ -293,8 +304,9 @@ def toggle_hints(request: Request, hints: Annotated[str, Form(pattern="^(on|off)
 @router.get("/attempts")
 def attempts(request: Request, rep: RepDep, container: ContainerDep) -> Response:
     """My attempts per scenario: first, best and latest score, and my assignments."""
-    titles = {s["id"]: s["title"] for s in container.roleplay.list_scenarios()}
-    return render(request, "attempts.html", attempts=container.training.attempts(rep), titles=titles,
-                  assignments=container.training.assignments(rep))
+    kb = _kb(container, rep)
+    titles = {s["id"]: s["title"] for s in container.roleplay.list_scenarios(kb)}
+    return render(request, "attempts.html", attempts=container.training.attempts(rep, kb=kb), titles=titles,
+                  assignments=container.training.assignments(rep, kb=kb))
 
 

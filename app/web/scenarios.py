@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.api.deps import ContainerDep
 from app.api.knowledge import list_items
 from app.errors import ConflictError
+from app.knowledge.bases import DEFAULT
 from app.limits import MAX_MESSAGE_CHARS
 from app.roleplay.editor import (
     LANGS,
@@ -50,7 +51,7 @@ def _standards(container: Any, lang: str) -> list[tuple[str, str]]:
     if container.index is None:
         return []
     found = []
-    for item in list_items(container).items:
+    for item in list_items(container, DEFAULT).items:
         if item.source == "standards" and STANDARD_ID.match(item.id):
             text = item.langs.get(lang) or next(iter(item.langs.values()))
             found.append((item.id, text.title))

@@ -215,11 +215,11 @@ class SlackClient:
                 "trigger_id": new_id("trig")}
         return self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
-    def action(self, action_id: str, value: str, block_id: str, user: str = "U0REP01", hook: str | None = None
-               ) -> httpx.Response:
+    def action(self, action_id: str, value: str, block_id: str, user: str = "U0REP01", hook: str | None = None,
+               channel: str = "C0SALES") -> httpx.Response:
         """Click a button."""
         payload = {"type": "block_actions", "team": {"id": TEAM, "domain": "test"}, "user": {"id": user},
-                   "api_app_id": "A0COACH", "channel": {"id": "C0SALES"}, "trigger_id": new_id("trig"),
+                   "api_app_id": "A0COACH", "channel": {"id": channel}, "trigger_id": new_id("trig"),
                    "response_url": self.fake.response_url(hook), "container": {"type": "message"},
                    "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
                                 "action_ts": str(time.time())}]}
