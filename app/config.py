@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     web: bool = True
     session_secret: SecretStr | None = None
     session_max_age_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # Mark the web app's cookies Secure: "auto" when the request came over https (as uvicorn reports it, including
+    # X-Forwarded-Proto from a proxy listed in FORWARDED_ALLOW_IPS), "true" always, "false" never.
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
     # "name:token" pairs, comma-separated: reps then sign in with a token instead of typing their name.
     rep_tokens: SecretStr | None = None
 

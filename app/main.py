@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__, web
-from app.api import bases, chat, enrichment, health, knowledge, metrics, roleplay, search, slack, trainer
+from app.api import bases, chat, enrichment, health, knowledge, metrics, roleplay, scenarios, search, slack, trainer
 from app.api.middleware import BodyLimit, NoNulInURL, RateLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.container import build_container
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(trainer.reports)
         app.include_router(enrichment.router)
         app.include_router(bases.router)
+        app.include_router(scenarios.router)
     if settings.slack_enabled:
         app.include_router(slack.router)
     web.install(app, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +36,16 @@ class ScenarioError(CoachError):
     """A scenario file is malformed; the message names the file and the field."""
 
     status_code = 500
+
+
+class SchemaProblem(ValueError):
+    """A rule of the schema broken: the same English message as before, plus a code and values the editor translates."""
+
+    def __init__(self, message: str, code: str, field: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field  # set where pydantic cannot tell the place (a model-level rule)
+        self.params = params
 
 
 class Strict(BaseModel):
@@ -97,7 +108,8 @@ class Effect(Strict):
 def _check_techniques(names: list[str] | dict[str, Effect]) -> None:
     unknown = sorted(set(names) - set(TECHNIQUES))
     if unknown:
-        raise ValueError(f"unknown technique(s) {unknown}; known: {sorted(TECHNIQUES)}")
+        raise SchemaProblem(f"unknown technique(s) {unknown}; known: {sorted(TECHNIQUES)}", "unknown_technique",
+                            names=", ".join(unknown))
 
 
 class Objection(Strict):
@@ -122,8 +134,40 @@ class Objection(Strict):
     def _all_situations(cls, value: dict[str, Lines]) -> dict[str, Lines]:
         missing = [s for s in OBJECTION_SITUATIONS if s not in value]
         if missing:
-            raise ValueError(f"missing lines for {missing}")
+            raise SchemaProblem(f"missing lines for {missing}", "missing_lines", names=", ".join(missing))
         return value
+
+
+def check_across_fields(lines: Mapping[str, Mapping[str, list[str]]], facts: list[str], acks: list[str],
+                        objection_ids: list[str]) -> None:
+    """Check the rules that span fields (every situation has lines, placeholders, slots, unique objection ids).
+
+    A function of plain data, so the editor can run it on a draft whose single fields still have problems.
+    """
+    unknown = sorted(set(lines) - set(SITUATIONS))
+    if unknown:
+        raise SchemaProblem(f"lines: unknown situation(s) {unknown}; known: {list(SITUATIONS)}",
+                            "unknown_situation", "lines", names=", ".join(unknown))
+    missing = [s for s in SITUATIONS if s not in lines]
+    if missing:
+        raise SchemaProblem(f"lines: missing {missing} (add them here or in {COMMON_FILE})", "missing_lines",
+                            "lines", names=", ".join(missing))
+    for key, placeholder in PLACEHOLDERS.items():
+        for lang in ("zh", "en"):
+            bad = [line for line in lines[key][lang] if placeholder not in line]
+            if bad:
+                raise SchemaProblem(f"lines.{key}.{lang}: every line needs {placeholder}, not {bad[0]!r}",
+                                    "placeholder", f"lines.{key}.{lang}", placeholder=placeholder)
+    unknown_slots = sorted(set(facts) - set(FACT_SLOTS))
+    if unknown_slots:
+        raise SchemaProblem(f"facts: unknown slot(s) {unknown_slots}; known: {list(FACT_SLOTS)}",
+                            "unknown_slot", "facts", names=", ".join(unknown_slots))
+    _check_techniques(acks)
+    if len(set(objection_ids)) != len(objection_ids):
+        twice = sorted({i for i in objection_ids if objection_ids.count(i) > 1})
+        where = f"objections.{len(objection_ids) - 1 - objection_ids[::-1].index(twice[0])}.id"
+        raise SchemaProblem(f"objections: duplicate ids {objection_ids}", "duplicate_id", where,
+                            names=", ".join(twice))
 
 
 class Scenario(Strict):
@@ -149,7 +193,8 @@ class Scenario(Strict):
     def _standard_ids(cls, value: list[str]) -> list[str]:
         bad = [v for v in value if not (v.startswith("s") and v.count(".") == 2)]
         if bad:
-            raise ValueError(f"not standard ids like 's4.caution.1': {bad}")
+            raise SchemaProblem(f"not standard ids like 's4.caution.1': {bad}", "not_standard_ids",
+                                names=", ".join(bad))
         return value
 
     @field_validator("moves", "hurts")
@@ -160,24 +205,8 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _lines_complete(self) -> Scenario:
-        unknown = sorted(set(self.lines) - set(SITUATIONS))
-        if unknown:
-            raise ValueError(f"lines: unknown situation(s) {unknown}; known: {list(SITUATIONS)}")
-        missing = [s for s in SITUATIONS if s not in self.lines]
-        if missing:
-            raise ValueError(f"lines: missing {missing} (add them here or in {COMMON_FILE})")
-        for key, placeholder in PLACEHOLDERS.items():
-            for lang in ("zh", "en"):
-                bad = [line for line in self.lines[key].get(lang) if placeholder not in line]
-                if bad:
-                    raise ValueError(f"lines.{key}.{lang}: every line needs {placeholder}, not {bad[0]!r}")
-        unknown_slots = sorted(set(self.facts) - set(FACT_SLOTS))
-        if unknown_slots:
-            raise ValueError(f"facts: unknown slot(s) {unknown_slots}; known: {list(FACT_SLOTS)}")
-        _check_techniques(list(self.acks))
-        ids = [o.id for o in self.objections]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"objections: duplicate ids {ids}")
+        check_across_fields({key: {"zh": lines.zh, "en": lines.en} for key, lines in self.lines.items()},
+                            list(self.facts), list(self.acks), [o.id for o in self.objections])
         return self
 
     def summary(self) -> dict[str, object]:
@@ -204,7 +233,8 @@ def _describe(error: ValidationError) -> str:
     return f"field '{where}': {first['msg']}{more}"
 
 
-def _read_yaml(path: Path) -> dict[str, object]:
+def read_yaml(path: Path) -> dict[str, object]:
+    """Return a scenario file's fields as written (before the shared lines are merged in)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -222,14 +252,26 @@ def _merged(own: object, shared: object) -> object:
             for lang in {*own, *shared}}
 
 
-def load_scenario(path: Path, common: dict[str, object] | None = None) -> Scenario:
-    """Parse one scenario file, filling unspecified lines from the shared defaults."""
-    data = _read_yaml(path)
+def with_common(data: dict[str, object], common: dict[str, object] | None) -> dict[str, object]:
+    """Return a scenario's fields with the shared lines and acks of _common.yaml merged in, as the loader sees them."""
+    data = dict(data)
     for key in ("lines", "acks"):
         shared = dict((common or {}).get(key, {}))  # type: ignore[call-overload]
         own = dict(data.get(key) or {})  # type: ignore[call-overload]
         data[key] = {situation: _merged(own.get(situation), shared.get(situation))
                      for situation in {**shared, **own}}
+    return data
+
+
+def read_common(folder: Path) -> dict[str, object]:
+    """Return the shared lines of `folder`/_common.yaml (empty when there is none)."""
+    path = folder / COMMON_FILE
+    return read_yaml(path) if path.exists() else {}
+
+
+def load_scenario(path: Path, common: dict[str, object] | None = None) -> Scenario:
+    """Parse one scenario file, filling unspecified lines from the shared defaults."""
+    data = with_common(read_yaml(path), common)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -243,8 +285,7 @@ def load_scenarios(folder: Path) -> dict[str, Scenario]:
     """Load every *.yaml scenario in `folder` (files starting with '_' hold shared lines)."""
     if not folder.is_dir():
         raise ScenarioError(f"no scenario folder at {folder}; copy knowledge/scenarios/ from the repository")
-    common_path = folder / COMMON_FILE
-    common = _read_yaml(common_path) if common_path.exists() else {}
+    common = read_common(folder)
     scenarios = {}
     for path in sorted(folder.glob("*.yaml")):
         if path.name.startswith("_"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -287,15 +288,22 @@ def scorecard(
 
     resolved = sum(o["status"] == "resolved" for o in state["objections"]) / len(state["objections"])
     outcome = state["outcome"]
+    # `reason` stays the English line clients have always read; `kind` and its values let a page say it in
+    # the reader's language (see breakdown_terms).
     breakdown = [
-        {"points": BASE, "reason": "base"},
+        {"points": BASE, "reason": "base", "kind": "base"},
         {"points": PER_FOLLOWED * min(len(followed), MAX_FOLLOWED),
-         "reason": f"{len(followed)} standard(s) followed: {', '.join(followed) or '-'}"},
-        {"points": -min(PER_VIOLATION * violations, MAX_VIOLATION), "reason": f"{violations} violation(s)"},
+         "reason": f"{len(followed)} standard(s) followed: {', '.join(followed) or '-'}",
+         "kind": "followed", "n": len(followed), "ids": followed},
+        {"points": -min(PER_VIOLATION * violations, MAX_VIOLATION), "reason": f"{violations} violation(s)",
+         "kind": "violations", "n": violations},
         {"points": -PER_MISSED * len(missed) if turns else 0,
-         "reason": f"{len(missed)} trained standard(s) never used: {', '.join(missed) or '-'}"},
-        {"points": OUTCOME_POINTS[outcome], "reason": f"outcome: {outcome or 'ended early'}"},
-        {"points": round(RESOLVED_POINTS * resolved), "reason": f"{resolved:.0%} of objections resolved"},
+         "reason": f"{len(missed)} trained standard(s) never used: {', '.join(missed) or '-'}",
+         "kind": "missed", "n": len(missed), "ids": missed},
+        {"points": OUTCOME_POINTS[outcome], "reason": f"outcome: {outcome or 'ended early'}",
+         "kind": "outcome", "outcome": outcome},
+        {"points": round(RESOLVED_POINTS * resolved), "reason": f"{resolved:.0%} of objections resolved",
+         "kind": "resolved", "pct": round(100 * resolved)},
     ]
     score = max(0, min(100, sum(b["points"] for b in breakdown))) if turns else 0
 
@@ -316,6 +324,26 @@ def scorecard(
         "summary": _summary(scenario, state, score, rubric, lang), "breakdown": breakdown,
         "outcome": outcome,
     }
+
+
+BREAKDOWN_KINDS = ("base", "followed", "violations", "missed", "outcome", "resolved")
+
+
+def breakdown_terms(row: dict[str, Any], position: int) -> dict[str, Any]:
+    """Return a breakdown row's kind and values; rows scored before they carried them are read from `reason`."""
+    if "kind" in row:
+        return row
+    kind = BREAKDOWN_KINDS[position] if position < len(BREAKDOWN_KINDS) else "other"
+    reason = str(row.get("reason", ""))
+    number = re.match(r"\d+", reason)
+    listed = reason.partition(": ")[2]
+    terms: dict[str, Any] = {**row, "kind": kind, "n": int(number.group()) if number else 0,
+                             "ids": [] if listed in ("", "-") else listed.split(", ")}
+    if kind == "outcome":
+        terms["outcome"] = None if listed == "ended early" else listed
+    if kind == "resolved":
+        terms["pct"] = terms["n"]
+    return terms
 
 
 def consistency_problems(card: dict[str, Any]) -> list[str]:

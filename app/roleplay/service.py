@@ -17,14 +17,14 @@ from app.db import utcnow
 from app.errors import BadRequestError, ConflictError, NotFoundError
 from app.knowledge.bases import DEFAULT, read_standards_map
 from app.roleplay import engine
+from app.roleplay.catalog import ScenarioCatalog
 from app.roleplay.scenarios import (
     COMMON_FILE,
     DIFFICULTIES,
     Scenario,
     ScenarioError,
-    _read_yaml,
     load_scenario,
-    load_scenarios,
+    read_yaml,
 )
 from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
 from app.roleplay.store import RoleplaySession, RoleplayTurn
@@ -58,7 +58,7 @@ class RoleplayService:
         settings = container.settings
         self.container = container
         self.database = container.database
-        self.scenarios: dict[str, Scenario] = load_scenarios(settings.knowledge_dir / "scenarios")
+        self.catalog = ScenarioCatalog(settings.knowledge_dir / "scenarios")
         # Other knowledge bases' scenarios and standards, per base: (index build, scenarios, book).
         self._rooms: dict[str, tuple[str, dict[str, Scenario], StandardBook]] = {}
         self.detector = Detector(container.embedder)
@@ -70,6 +70,11 @@ class RoleplayService:
         self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s)
 
     # -- scenarios -------------------------------------------------------------------------------------------
+
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        """Return the scenarios as they are on disk now (a file saved by another process included)."""
+        return self.catalog.current()
 
     def _room(self, kb: str) -> tuple[dict[str, Scenario], StandardBook]:
         """Return a knowledge base's scenarios and the book its feedback cites (reloaded with a new index build)."""
@@ -139,6 +144,12 @@ class RoleplayService:
             raise ConflictError(self._ended(session_id))
         spec = self._scenario(row.scenario, kb)
         book = self._room(kb)[1]
+        if [o["id"] for o in row.state["objections"]] != [o.id for o in spec.objections]:
+            # A trainer changed the scenario's objections since this session started; its state no longer fits.
+            raise ConflictError(
+                f"Scenario {spec.id!r} was edited since session {session_id!r} started and its objections changed; "
+                "end this session and start a new one"
+            )
         message = message.strip()
         analysis = self.detector.analyse(message)
         detections = analysis.detections
@@ -287,7 +298,7 @@ def _base_scenarios(folder: Path, default_folder: Path, items: set[str]) -> dict
     if not folder.is_dir():
         return {}
     common_path = folder / COMMON_FILE if (folder / COMMON_FILE).exists() else default_folder / COMMON_FILE
-    common = _read_yaml(common_path) if common_path.exists() else {}
+    common = read_yaml(common_path) if common_path.exists() else {}
     scenarios = {}
     for path in sorted(folder.glob("*.yaml")):
         if path.name.startswith("_"):

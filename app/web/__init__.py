@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import CoachError
@@ -16,6 +17,29 @@ from app.errors import CoachError
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "coach_session"
+
+
+class SecureCookies:
+    """Add the Secure attribute to every cookie set over https (mode "auto"), or always ("true"), or never."""
+
+    def __init__(self, app: ASGIApp, mode: str) -> None:
+        self.app = app
+        self.mode = mode
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secure = self.mode == "true" or (self.mode == "auto" and scope.get("scheme") in ("https", "wss"))
+        if scope["type"] != "http" or not secure:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secure(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [
+                    (name, value + b"; Secure" if name.lower() == b"set-cookie" and b"; secure" not in value.lower()
+                     else value) for name, value in message.get("headers", [])]}
+            await send(message)
+
+        await self.app(scope, receive, send_secure)
 
 
 def html_error(request: Request, exc: CoachError) -> Response:
@@ -27,7 +51,7 @@ def html_error(request: Request, exc: CoachError) -> Response:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the static files and the self-hosted API docs, and (with COACH_WEB on) the session cookie and pages."""
-    from app.web import docs, rep, trainer
+    from app.web import docs, rep, scenarios, trainer
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(docs.router)
@@ -44,5 +68,9 @@ def install(app: FastAPI, settings: Settings) -> None:
         same_site="lax", https_only=False,
     )
 
+    # Added after the session middleware, so it wraps it and sees every cookie set, the session's included.
+    app.add_middleware(SecureCookies, mode=settings.cookie_secure)
+
     app.include_router(rep.router)
     app.include_router(trainer.router)
+    app.include_router(scenarios.router)

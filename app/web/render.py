@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from app.roleplay.scoring import breakdown_terms
 from app.web.auth import csrf_token
 from app.web.i18n import LANG_COOKIE, Translator, negotiate
 
@@ -83,6 +84,20 @@ def answer_html(text: str, anchor: str = "cite") -> Markup:
             blocks.append(f"<p>{inline(stripped)}</p>")
     flush()
     return Markup("".join(blocks))
+
+
+def breakdown_line(t: Translator, row: dict[str, Any], position: int) -> str:
+    """Say one line of a score's arithmetic in the page's language, whatever language the session was in."""
+    terms = breakdown_terms(row, position)
+    kind = terms["kind"]
+    if f"card.b.{kind}" not in t.messages:
+        return str(row.get("reason", ""))
+    ids = ("、" if t.lang == "zh" else ", ").join(terms.get("ids") or []) or "–"
+    outcome = t(f"outcome.{terms.get('outcome') or 'none'}")
+    return t(f"card.b.{kind}", n=terms.get("n", 0), ids=ids, outcome=outcome, pct=terms.get("pct", 0))
+
+
+templates.env.globals["breakdown_line"] = breakdown_line
 
 
 def meter_level(value: int) -> str:

@@ -18,6 +18,7 @@ from app.limits import MAX_MESSAGE_CHARS
 from app.web.auth import CSRF, MAX_NAME, RepDep, check_token, safe_next
 from app.web.i18n import LANG_COOKIE, LANGS
 from app.web.render import answer_html, is_htmx, render, render_fragment
+from app.web.trainer import _standard_titles
 
 router = APIRouter(include_in_schema=False)
 HINTS_COOKIE = "coach_hints"
@@ -287,7 +288,8 @@ def scorecard(request: Request, session_id: str, rep: RepDep, container: Contain
     review = container.training.review(session_id, kb=_kb(container, rep))
     if review["scorecard"] is None:
         return _see_other(f"/sessions/{session_id}")
-    return render(request, "scorecard.html", s=review, card=review["scorecard"])
+    return render(request, "scorecard.html", s=review, card=review["scorecard"],
+                  standard_titles=_standard_titles(container, _kb(container, rep)))
 
 
 @router.post("/prefs/hints", dependencies=[CSRF])
