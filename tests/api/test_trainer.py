@@ -23,7 +23,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def trainer_client(tmp_path: Path) -> Iterator[TestClient]:
     settings = roleplay_settings(tmp_path / "data", trainer_routes=True, trainer_tokens=f" other , {TOKEN} ")
     with TestClient(create_app(settings)) as client:
-        for rep, message in (("amy", "OK, 10% off."), ("amy", "You are wrong, that is not true."), ("bo", "I understand.")):
+        moves = (("amy", "OK, 10% off."), ("amy", "You are wrong, that is not true."), ("bo", "I understand."))
+        for rep, message in moves:
             sid = client.post("/v1/roleplay/sessions",
                               json={"scenario": "price-objection", "lang": "en", "rep": rep}).json()["session_id"]
             client.post(f"/v1/roleplay/sessions/{sid}/turns", json={"message": message})
