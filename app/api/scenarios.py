@@ -20,8 +20,24 @@ from app.limits import MAX_MESSAGE_CHARS
 from app.roleplay.editor import MAX_PREVIEW_TURNS, FieldError, ScenarioFiles, preview, validate
 from app.roleplay.scenarios import Scenario
 
+# A scenario's problems, every field at once; a body of the wrong shape gets FastAPI's own list of errors instead.
+PROBLEMS: dict[str, Any] = {
+    "description": "The scenario (or the request body) has problems: `errors` names each field and what is wrong",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["detail"],
+        "properties": {
+            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["field", "code", "message"],
+                "properties": {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}},
+            }},
+        },
+    }}},
+}
+
+
 router = APIRouter(prefix="/v1/trainer/scenarios", tags=["trainer"], dependencies=[Depends(require_trainer)],
-                   route_class=StrictJSONRoute, responses=error_responses(400, 401, 429))
+                   route_class=StrictJSONRoute, responses={**error_responses(400, 401, 429), 422: PROBLEMS})
 STANDARD_ID = re.compile(r"^s\d+\.[a-z]+\.\d+$")
 IfMatch = Annotated[str | None, Header(description="The version (ETag) read with GET; required to replace a file.")]
 
