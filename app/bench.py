@@ -63,7 +63,7 @@ def bench_in_process(settings: Settings) -> dict[str, Any]:
             index.parts[0].embed_query(q)
             use.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            index.dense([part.embed_query(q) for part in index.parts], n=5, where=None)
+            index.dense([part.embed_query(q) for part in index.parts], n=5)
             raw.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             retriever.search(q, k=5)

@@ -149,6 +149,8 @@ def train(
                            if isinstance(row, dict) else f"  {label:<18} {row}")
     if save:
         out = ROOT / "evals" / "results" / f"train-{embedder.name.replace('+', '_')}.json"
+        if only and out.exists():  # a partial re-train keeps the other models' reports
+            report = {**json.loads(out.read_text(encoding="utf-8")), **report}
         out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"saved {out.relative_to(ROOT)}")
 

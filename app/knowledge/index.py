@@ -32,6 +32,9 @@ BUILDS = "builds"
 MANIFEST = "manifest.json"
 IN_USE = "in-use.lock"  # every process serving a build holds a shared lock on it; ingest keeps such builds
 ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), embedded by the first model
+# Up to this many chunks the served vectors are also held in memory and ranked exactly with one matrix product
+# (110 chunks: ~0.05 ms a model against ~2 ms for a Chroma query); larger indexes are ranked by Chroma's HNSW.
+IN_MEMORY_CHUNKS = 50_000
 
 
 def ingest_threads() -> dict[str, int]:
@@ -240,7 +243,8 @@ def ingest(
     need_anchors = [wanted[cid][0] for cid in wanted if cid not in anchors]
     # Every model embeds the whole search text: e5 on the standard alone halved its work but lost 客户要求账期延长到
     # 90天，还要再打个折 (s4.caution.1) and a held-out zh question at rank 3.
-    texts = [[wanted[cid][0].search_text for cid in to_embed] for _ in parts]
+    texts = [[wanted[cid][0].search_text if n == 0 else wanted[cid][0].passage_text for cid in to_embed]
+             for n in range(len(parts))]
     phrases = [anchor_phrases(item) for item in need_anchors]
     flat_phrases = [p for group in phrases for p in group]
     total = sum(map(len, texts)) + len(flat_phrases)
@@ -431,6 +435,9 @@ class KnowledgeIndex:
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
         ]
         self.by_chunk_id = {c.chunk_id: c for c in self.chunks}
+        self._matrices = self._load_matrices() if len(self.chunks) <= IN_MEMORY_CHUNKS else None
+        self._stages = np.array([c.stage for c in self.chunks])
+        self._kinds = np.array([c.kind for c in self.chunks])
         anchors = _read_anchors(build)
         first = self.parts[0]
         self.anchors = (
@@ -441,13 +448,51 @@ class KnowledgeIndex:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    def _load_matrices(self) -> list[np.ndarray]:
+        """Read every model's vectors into a matrix whose rows follow `self.chunks`, each row of unit length."""
+        row = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        matrices = []
+        for collection, part in zip(self.collections, self.parts, strict=True):
+            got = collection.get(include=["embeddings"])
+            matrix = np.zeros((len(self.chunks), part.dim), dtype=np.float32)
+            for cid, vector in zip(got["ids"], got["embeddings"], strict=True):
+                matrix[row[cid]] = vector
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            matrices.append(matrix / np.where(norms == 0, 1.0, norms))
+        return matrices
+
     def dense(
-        self, vectors: list[np.ndarray], n: int, where: dict[str, Any] | None
+        self, vectors: list[np.ndarray], n: int, stage: int | None = None, kind: str | None = None
     ) -> list[list[tuple[str, float]]]:
         """Return, per model given a vector (the first ones), (chunk id, cosine) for the n nearest chunks."""
+        if self._matrices is None:
+            return self.query_store(vectors, n, stage, kind)
+        allowed = np.ones(len(self.chunks), dtype=bool)
+        if stage is not None:
+            allowed &= self._stages == stage
+        if kind is not None:
+            allowed &= self._kinds == kind
+        rows = np.flatnonzero(allowed)
+        n = min(n, len(rows))
+        if n == 0:
+            return [[] for _ in vectors]
+        out = []
+        for matrix, vector in zip(self._matrices, vectors, strict=False):
+            query = np.asarray(vector, dtype=np.float32)
+            sims = matrix[rows] @ (query / (float(np.linalg.norm(query)) or 1.0))
+            top = np.argpartition(-sims, n - 1)[:n] if n < len(rows) else np.arange(len(rows))
+            top = top[np.argsort(-sims[top], kind="stable")]
+            out.append([(self.chunks[rows[i]].chunk_id, float(sims[i])) for i in top])
+        return out
+
+    def query_store(
+        self, vectors: list[np.ndarray], n: int, stage: int | None = None, kind: str | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Rank with Chroma itself (its approximate HNSW search): for indexes too large to hold in memory."""
         n = min(n, len(self.chunks))
         if n == 0:
             return [[] for _ in vectors]
+        where = _where(stage, kind)
         out = []
         for collection, vector in zip(self.collections[: len(vectors)], vectors, strict=True):
             result = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
@@ -470,3 +515,14 @@ class KnowledgeIndex:
         if self._lock is not None:
             self._lock.close()  # releases the shared lock
             self._lock = None
+
+
+def _where(stage: int | None, kind: str | None) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if stage is not None:
+        clauses.append({"stage": stage})
+    if kind is not None:
+        clauses.append({"kind": kind})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -107,12 +107,11 @@ class Retriever:
         ]
         if not allowed or k <= 0:
             return []
-        where = _where(stage, kind)
         # Fuse normalised scores (z-scores per ranker) rather than ranks, so that a decisive win in one ranker
         # (say BM25 on 嫌贵) is not drowned by a ranker that has no opinion; measured against RRF in evals/.
         signals: list[tuple[float, dict[str, float]]] = []
         cosine: dict[str, float] = {}
-        rankings = self.index.dense(vectors, n=max(4 * k, DENSE_DEPTH), where=where)
+        rankings = self.index.dense(vectors, n=max(4 * k, DENSE_DEPTH), stage=stage, kind=kind)
         # Fewer vectors than models (the cascade skipped the costly ones): rank with the models given.
         for model, (weight, ranking) in enumerate(zip(self.weights[: len(rankings)], rankings, strict=True)):
             per_item: dict[str, float] = {}
@@ -177,17 +176,6 @@ def _fuse(signals: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
         for item in items:
             fused[item] += weight * ((scores[item] - mean) / std if item in scores else floor)
     return fused
-
-
-def _where(stage: int | None, kind: str | None) -> dict[str, Any] | None:
-    clauses: list[dict[str, Any]] = []
-    if stage is not None:
-        clauses.append({"stage": stage})
-    if kind is not None:
-        clauses.append({"kind": kind})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def _hit(chunk: Chunk, score: float, relevance: float) -> Hit:

@@ -29,6 +29,9 @@ CHAT_MODELS = APP / "coaching" / "models"
 ROLEPLAY_DATA = APP / "roleplay" / "data"
 ROLEPLAY_MODELS = APP / "roleplay" / "models"
 CONFIDENT_PRECISION = 0.85
+# The scope model's "sales" probability above which a reading is right at least this often on held-out folds: the
+# chat cascade trusts such a reading from the first model alone and skips the costly one (app/coaching/service.py).
+SURE_SALES_PRECISION = 0.985
 
 
 def read_jsonl(paths: list[Path]) -> list[dict[str, Any]]:
@@ -80,6 +83,16 @@ def clauses(rows: list[dict[str, Any]], exemplars: list[dict[str, Any]]) -> list
     return out
 
 
+def sure_sales(probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Return the lowest "sales" probability at which held-out readings are sales SURE_SALES_PRECISION of the time,
+    and the share of sales questions read that surely (1.01 and 0.0 when no threshold reaches it)."""
+    for t in np.arange(0.5, 1.0, 0.005):
+        sure = probs >= t
+        if sure.sum() >= 20 and truth[sure].mean() >= SURE_SALES_PRECISION:
+            return round(float(t), 3), round(float((sure & truth).sum() / max(1, truth.sum())), 3)
+    return 1.01, 0.0
+
+
 def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
     """Train the chat and role-play models for `embedder`; write them into the package; return the reports."""
     from app.roleplay.techniques import STRICT, TECHNIQUES, lexical_features, load_exemplars
@@ -98,8 +111,11 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
         if want("scope"):
             y = [r["scope"] for r in rows]
             model, oof = fit_multiclass(x, y, name, c=4.0, meta={"rows": len(rows)})
+            sure, share = sure_sales(oof[:, model.labels.index("sales")], np.array([v == "sales" for v in y]))
+            model.meta["sure_sales"] = sure
             model.save(model_path(CHAT_MODELS, "scope", name))
             reports["scope"] = multiclass_report(oof, y, model.labels)
+            reports["scope"]["sure_sales"] = {"at": sure, "share_of_sales": share}
         sales = [i for i, r in enumerate(rows) if r["scope"] == "sales"]
         if want("qtype"):
             typed = [i for i in sales if rows[i].get("qtype")]

