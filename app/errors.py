@@ -7,10 +7,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException
-
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse, Response
 
 # A validation error quotes at most this much of what was sent: enough to recognise it, never the whole body.
@@ -89,17 +87,6 @@ class ConfigError(CoachError):
     status_code = 500
 
 
-class PayloadTooLargeError(HTTPException):
-    """The request body is over the limit.
-
-    An HTTPException rather than a CoachError: it is raised while FastAPI reads the body, which passes
-    HTTPExceptions through and turns anything else into a 400.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body is larger than {max_bytes} bytes; send a shorter message")
-
-
 # What each error status means, for the OpenAPI document (every one has the body {"detail": "..."}).
 ERROR_MEANINGS = {
     400: "Malformed request, e.g. a NUL character in the URL",
@@ -125,6 +112,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def error_response(exc: CoachError | HTTPException) -> JSONResponse:
     """Return the JSON response for one of our errors: `{"detail": message}` with its status."""
+    from fastapi import HTTPException
     from fastapi.responses import JSONResponse
 
     if isinstance(exc, HTTPException):

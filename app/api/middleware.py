@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BadRequestError, PayloadTooLargeError, RateLimitedError, error_response
+from app.errors import BadRequestError, RateLimitedError, error_response
 from app.ratelimit import RateLimiter
+
+
+class PayloadTooLargeError(HTTPException):
+    """The request body is over the limit.
+
+    An HTTPException rather than a CoachError: it is raised while FastAPI reads the body, which passes
+    HTTPExceptions through and turns anything else into a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes; send a shorter message")
 
 
 class BodyLimit:

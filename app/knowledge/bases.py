@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Database, utcnow
 from app.errors import BadRequestError, CoachError, IndexNotReadyError, NotFoundError
+from app.knowledge.names import DEFAULT, KINDS
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -31,10 +32,7 @@ if TYPE_CHECKING:
     from app.knowledge.index import IngestReport, KnowledgeIndex
     from app.knowledge.retriever import Retriever
 
-DEFAULT = "default"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-# Who can be mapped to a base: a Slack workspace (team id), a Slack channel (team id:channel id), a web or API user.
-KINDS = ("slack_team", "slack_channel", "user")
 STANDARDS_MAP = "standards-map.yaml"
 
 

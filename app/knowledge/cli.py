@@ -7,11 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.knowledge.bases import DEFAULT, KINDS, KnowledgeBases, describe, ingest_base
+from app.knowledge.names import DEFAULT, KINDS
+
+if TYPE_CHECKING:
+    from app.knowledge.bases import KnowledgeBases
 
 kb_cli = typer.Typer(help="Knowledge bases: one per team with its own standards.", no_args_is_help=True)
 KIND_HELP = f"What is mapped: {', '.join(KINDS)}."
@@ -27,6 +30,7 @@ def register(cli: Any) -> None:
 def _bases() -> Iterator[KnowledgeBases]:
     from app.cli import _settings
     from app.db import Database
+    from app.knowledge.bases import KnowledgeBases
 
     settings = _settings()
     database = Database(settings.db_url)
@@ -39,6 +43,8 @@ def _bases() -> Iterator[KnowledgeBases]:
 @kb_cli.command("list")
 def list_bases(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the knowledge bases, their folders, builds and mappings."""
+    from app.knowledge.bases import describe
+
     with _bases() as bases:
         rows = [describe(bases, base) for base in bases.all()]
     if as_json:
@@ -105,6 +111,7 @@ def mappings(name: Annotated[str | None, typer.Argument(help="Only this base's m
 
 
 def _ingest(bases: KnowledgeBases, name: str) -> None:
+    from app.knowledge.bases import ingest_base
     from app.knowledge.embedder import make_embedder
 
     settings = bases.settings
