@@ -116,6 +116,7 @@ def step(
     s.setdefault("facts_given", [])
     level = LEVELS[s["difficulty"]]
     result = StepResult(signal_before=bool(s["signal"]))
+    trust_before = s["trust"]
     s["turn"] += 1
     hurts = [t for t in HURTS if t in techniques]
 
@@ -193,8 +194,9 @@ def step(
         # The ending line follows any reaction to this message (e.g. an argument, then walking away).
         result.situations = [*(result.situations[:1] if hurts else []), s["outcome"]]
         return s, result
-    if not hurts:
-        result.facts = _answer_facts(scenario, s, facts or [])
+    # A customer put out by a bad move still answers a plain question asked in the same breath, after reacting to
+    # the move, as far as the trust they had when the message arrived allows.
+    result.facts = _answer_facts(scenario, s, facts or [], trust=trust_before if hurts else s["trust"])
     if not result.situations:
         current = _current(s)
         if result.facts and techniques <= QUESTIONS:
@@ -215,7 +217,7 @@ def step(
     return s, result
 
 
-def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str]) -> list[tuple[str, str]]:
+def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str], trust: int) -> list[tuple[str, str]]:
     """Decide how the customer answers each fact asked (two at most): given, held back, unknown, or again."""
     level = LEVELS[s["difficulty"]]
     opened = any(o["status"] in ("revealed", "resolved") for o in s["objections"])
@@ -227,8 +229,8 @@ def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str]) -> li
             continue
         # Depth 1 is shared with a rep who has not lost the customer's trust; depth 2 (the story behind the
         # real concern) only once that concern is out and trust is high.
-        allowed = {0: True, 1: opened or s["trust"] >= level.trust,
-                   2: opened and s["trust"] >= level.signal_trust - 10}[fact.depth]
+        allowed = {0: True, 1: opened or trust >= level.trust,
+                   2: opened and trust >= level.signal_trust - 10}[fact.depth]
         if not allowed:
             out.append((slot, "guarded"))
         elif slot in s["facts_given"]:
@@ -332,13 +334,16 @@ def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult,
         ack = _fresh(scenario.acks[result.ack].get(lang), state["said"], state["turn"])
         if ack is not None:
             parts.append(ack)
-    for slot, status in result.facts:
-        parts.append(_fact_line(scenario, state, slot, status, lang))
+    reactions = []
     for key in result.situations:
         line = _pick(scenario, state, key, lang)
         if key == "repeat":
             line = line.replace("{last}", state.get("last_line") or "")
-        parts.append(line)
+        reactions.append(line)
+    answers = [_fact_line(scenario, state, slot, status, lang) for slot, status in result.facts]
+    # The reaction to a bad move comes first ("You're blaming us? ... Finance signs off."); otherwise the answer.
+    hurt = bool(result.situations) and result.situations[0] in HURTS
+    parts.extend([*reactions, *answers] if hurt else [*answers, *reactions])
     if not parts:
         parts.append(_pick(scenario, state, "neutral", lang))
     joiner = "" if lang == "zh" else " "

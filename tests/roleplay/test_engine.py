@@ -218,3 +218,14 @@ def test_after_signing_next_steps_move_things_on_and_an_early_close_is_not_a_vio
         if state["outcome"]:
             break
     assert state["outcome"] == "progressed"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_question_asked_with_a_bad_move_gets_the_reaction_then_the_answer(scenarios, lang):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "normal")
+    engine.opening_line(scenario, state, lang, 0)
+    state, result, line = _say(scenario, state, lang, techniques=["blame_customer"], facts=["volume"])
+    assert result.situations == ["blame_customer"] and result.facts == [("volume", "answered")]
+    reaction = next(r for r in scenario.lines["blame_customer"].get(lang) if line.startswith(r))
+    assert line[len(reaction):].strip() in scenario.facts["volume"].get(lang)
