@@ -35,6 +35,7 @@ ANCHORS = "anchors.npz"  # short phrases per chunk (title, do, avoid, hints), em
 # Up to this many chunks the served vectors are also held in memory and ranked exactly with one matrix product
 # (110 chunks: ~0.05 ms a model against ~2 ms for a Chroma query); larger indexes are ranked by Chroma's HNSW.
 IN_MEMORY_CHUNKS = 50_000
+SERVED_COPY = "coach-served-"  # a serving process's private copy of a build: coach-served-<pid>-<build>-<random>
 
 
 def ingest_threads() -> dict[str, int]:
@@ -415,7 +416,9 @@ class KnowledgeIndex:
         self.parts = parts_of(embedder)
         self._lock = _hold(build)
         # Chroma writes to the folder it opens: serve a private copy, so the shared build is never written to.
-        self._copy = None if chroma_url else Path(tempfile.mkdtemp(prefix=f"coach-served-{build.name}-"))
+        if not chroma_url:
+            _remove_orphan_copies()
+        self._copy = None if chroma_url else Path(tempfile.mkdtemp(prefix=f"{SERVED_COPY}{os.getpid()}-{build.name}-"))
         if self._copy is not None:
             shutil.copytree(build, self._copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(IN_USE))
         self._store = VectorStore(self._copy or build, chroma_url)
@@ -526,3 +529,17 @@ def _where(stage: int | None, kind: str | None) -> dict[str, Any] | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _remove_orphan_copies() -> None:
+    """Delete the private build copies of serving processes that died without closing them (kill -9, OOM)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{SERVED_COPY}*"):
+        pid = path.name.removeprefix(SERVED_COPY).split("-", 1)[0]
+        if not pid.isdigit():
+            continue  # a copy named before copies carried their process id: its owner is unknown
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process

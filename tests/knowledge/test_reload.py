@@ -106,3 +106,24 @@ def test_every_process_serves_a_new_build_without_a_restart(tmp_path: Path) -> N
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_dead_process_copy_of_a_build_is_removed_by_the_next_process(tmp_path: Path, fast_embedder: Embedder) -> None:
+    import os
+    import subprocess
+    import tempfile
+
+    from app.knowledge.index import SERVED_COPY
+
+    index_dir = tmp_path / "index"
+    ingest(load_knowledge(ROOT / "knowledge"), index_dir, fast_embedder)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = Path(tempfile.mkdtemp(prefix=f"{SERVED_COPY}{dead.pid}-build-"))
+    alive = Path(tempfile.mkdtemp(prefix=f"{SERVED_COPY}{os.getpid()}-build-"))
+    served = KnowledgeIndex(index_dir, fast_embedder)
+    try:
+        assert not orphan.exists() and alive.exists()
+    finally:
+        served.close()
+        alive.rmdir()
