@@ -56,7 +56,7 @@ class FakeSlack:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._hold: tuple[Callable[[str, dict[str, Any]], bool], str] | None = None
+        self._hold: Callable[[str, dict[str, Any]], str | None] | None = None
         self._held: list[asyncio.Event] = []
         self.port = 0
 
@@ -110,11 +110,8 @@ class FakeSlack:
         with self._lock:
             self.calls.append(entry)
 
-    async def _stall(self, method: str, payload: dict[str, Any], request: web.Request) -> bool | None:
-        """Hold a call that matches the hold; return whether its client is still there (None: not held)."""
-        hold = self._hold
-        if hold is None or not hold[0](method, payload):
-            return None
+    async def _stall(self, request: web.Request) -> bool:
+        """Hold a call until released; return whether its client is still there."""
         gate = asyncio.Event()
         with self._lock:
             self._held.append(gate)
@@ -122,16 +119,20 @@ class FakeSlack:
         transport = request.transport
         return transport is not None and not transport.is_closing()
 
+    def _held_how(self, method: str, payload: dict[str, Any]) -> str | None:
+        rule = self._hold
+        return rule(method, payload) if rule is not None else None
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         payload = await self._payload(request)
-        hold = self._hold
-        if hold is not None and hold[1] == "before" and await self._stall(method, payload, request) is False:
+        how = self._held_how(method, payload)
+        if how == "before" and not await self._stall(request):
             return web.Response(status=499)  # the caller died while Slack had not taken the call in
         self._record({"method": method, "payload": payload, "auth": request.headers.get("Authorization", "")})
         response = self._answer(method, payload)
-        if hold is not None and hold[1] == "after":
-            await self._stall(method, payload, request)  # taken in; the caller may die before it hears so
+        if how == "after":
+            await self._stall(request)  # taken in; the caller may die before it hears so
         return response
 
     def _answer(self, method: str, payload: dict[str, Any]) -> web.Response:
@@ -199,8 +200,8 @@ class FakeSlack:
     async def _response_url(self, request: web.Request) -> web.Response:
         hook = request.match_info["hook"]
         payload = await self._payload(request)
-        hold = self._hold
-        if hold is not None and hold[1] == "before" and await self._stall("response_url", payload, request) is False:
+        how = self._held_how("response_url", payload)
+        if how == "before" and not await self._stall(request):
             return web.Response(status=499)
         with self._lock:
             self._uses[hook] = self._uses.get(hook, 0) + 1
@@ -212,8 +213,8 @@ class FakeSlack:
             else:
                 shown.append(payload)
         self._record({"method": "response_url", "hook": hook, "payload": payload})
-        if hold is not None and hold[1] == "after":
-            await self._stall("response_url", payload, request)
+        if how == "after":
+            await self._stall(request)
         return web.Response(text="ok")
 
     # -- what people do --------------------------------------------------------------------------------------
@@ -233,10 +234,9 @@ class FakeSlack:
 
     # -- stalling --------------------------------------------------------------------------------------------
 
-    def hold(self, matches: Callable[[str, dict[str, Any]], bool], mode: str = "before") -> None:
-        """Stall calls that match (method, payload): "before" Slack takes them in, or "after" (it answers late)."""
-        assert mode in ("before", "after")
-        self._hold = (matches, mode)
+    def hold(self, rule: Callable[[str, dict[str, Any]], str | None]) -> None:
+        """Stall the calls `rule(method, payload)` says: "before" Slack takes them in, "after" (it answers late)."""
+        self._hold = rule
 
     def held(self) -> int:
         """Return how many calls are stalled now."""
