@@ -200,7 +200,7 @@ class FakeSlack:
     async def _response_url(self, request: web.Request) -> web.Response:
         hook = request.match_info["hook"]
         payload = await self._payload(request)
-        how = self._held_how("response_url", payload)
+        how = self._held_how("response_url", {**payload, "hook": hook})
         if how == "before" and not await self._stall(request):
             return web.Response(status=499)
         with self._lock:
@@ -235,7 +235,9 @@ class FakeSlack:
     # -- stalling --------------------------------------------------------------------------------------------
 
     def hold(self, rule: Callable[[str, dict[str, Any]], str | None]) -> None:
-        """Stall the calls `rule(method, payload)` says: "before" Slack takes them in, "after" (it answers late)."""
+        """Stall the calls `rule(method, payload)` says: "before" Slack takes them in, "after" (it answers late).
+
+        A response_url post comes as method "response_url" with its hook in the payload."""
         self._hold = rule
 
     def held(self) -> int:

@@ -78,6 +78,10 @@ def test_a_question_acked_by_a_process_killed_before_it_replied_is_answered_once
         assert len(replies) == 1, other.log()
         assert replies[0]["payload"]["thread_ts"] == lost["ts"] and "s4.caution.1" in replies[0]["payload"]["text"]
         assert len(answers(fake_slack, "C0POSTED")) == 1  # posted once by the process that died; not again
+        # It was found by the claim in its metadata, in the thread.
+        looked = [c["payload"] for c in fake_slack.calls if c["method"] == "conversations.replies"
+                  and c["payload"].get("channel") == "C0POSTED"]
+        assert looked and looked[0]["ts"] == posted["ts"] and looked[0]["include_all_metadata"] in ("1", "true")
         shown = fake_slack.visible("crash")
         assert len(shown) == 1 and shown[0]["response_type"] == "ephemeral", shown
         assert "s4.caution.1" in shown[0]["text"]
