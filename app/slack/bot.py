@@ -203,7 +203,7 @@ class SlackBot:
         app.event("app_mention")(self._on_event)
         app.event("message")(self._on_event)
         app.command("/coach")(self._on_command)
-        app.action(re.compile(r"^feedback_(up|down)$"))(self._on_feedback)
+        app.action(re.compile(r"^feedback_(up|down)$"))(self._tracked(self._on_feedback))
 
     async def _deduplicate(self, req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
                            ) -> BoltResponse | None:
@@ -234,6 +234,22 @@ class SlackBot:
             req.context["claim"] = claim
         await next()
         return None
+
+    def _tracked(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Wrap a listener that needs no claim so that a shutdown still waits for it."""
+
+        @functools.wraps(listener)  # Bolt reads the wrapped signature to decide which arguments to pass
+        async def tracked(**kwargs: Any) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._inflight.add(task)
+            try:
+                await listener(**kwargs)
+            finally:
+                if task is not None:
+                    self._inflight.discard(task)
+
+        return tracked
 
     async def _on_event(self, context: Any, client: AsyncWebClient) -> None:
         claim = context.get("claim")
