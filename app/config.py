@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     slack_rate_limit_per_minute: int = Field(default=10, ge=1)
     # A Slack message or command claimed but not answered within this long (its process died) can be retaken.
     slack_claim_lease_s: int = Field(default=60, ge=5)
+    # Every process sweeps this often for acknowledged Slack work whose process died (lease run out, not done) and
+    # does it; it also renews the leases of its own work in progress.
+    slack_sweep_interval_s: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod

@@ -16,12 +16,16 @@ router = APIRouter(tags=["slack"])
 
 
 def build_slack(container: Container) -> SlackBot | None:
-    """Return the Slack bot when both Slack credentials are set, else None (the routes stay off)."""
+    """Return the Slack bot, started, when both Slack credentials are set, else None (the routes stay off).
+
+    Call it from the running event loop (the app's lifespan)."""
     if not container.settings.slack_enabled:
         return None
     from app.slack.bot import SlackBot  # slack-bolt and aiohttp load only when Slack is on
 
-    return SlackBot(container)
+    bot = SlackBot(container)
+    bot.start()  # its sweeper finishes work acknowledged by a process that died
+    return bot
 
 
 @router.post("/slack/events", include_in_schema=False)

@@ -117,9 +117,10 @@ class ChatService:
     def answer(
         self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
         channel: str = "api", kb: str = DEFAULT, cancel: threading.Event | None = None,
+        message_id: str | None = None,
     ) -> ChatResult:
         """Answer one message from knowledge base `kb` and store the exchange (cancel: set when the asker went
-        away)."""
+        away; message_id: the answer's id, stored once however often the same answer is asked for)."""
         text = text.strip()
         conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:20]
         language = lang or detect_language(text)
@@ -129,7 +130,7 @@ class ChatService:
             result = planned
         else:
             result = self._answer_planned(planned, self._budget(cancel))
-        return self._store(result, text, conversation_id, user, channel, kb)
+        return self._store(result, text, conversation_id, user, channel, kb, message_id)
 
     def answer_stream(
         self, text: str, conversation_id: str | None = None, lang: str | None = None, user: str | None = None,
@@ -190,14 +191,14 @@ class ChatService:
 
     def _store(
         self, result: ChatResult, text: str, conversation_id: str, user: str | None, channel: str,
-        kb: str = DEFAULT,
+        kb: str = DEFAULT, message_id: str | None = None,
     ) -> ChatResult:
         result.conversation_id = conversation_id
         # A sales question the standards do not cover is stored as such, so it reaches the unanswered report.
         stored = "not_covered" if result.scope == "not_covered" else result.status
         result.message_id = self.store.record(
             conversation_id, text, result.answer, result.language, stored,
-            [c.__dict__ for c in result.citations], channel=channel, user=user, kb=kb,
+            [c.__dict__ for c in result.citations], channel=channel, user=user, kb=kb, answer_id=message_id,
         )
         return result
 

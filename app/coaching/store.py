@@ -99,9 +99,11 @@ class ChatStore:
     def record(
         self, conversation_id: str, question: str, answer: str, language: str, status: str,
         citations: list[dict[str, Any]], channel: str = "api", user: str | None = None, kb: str = DEFAULT,
+        answer_id: str | None = None,
     ) -> str:
-        """Store a question and its answer; return the answer's message id."""
-        answer_id = "msg_" + uuid.uuid4().hex[:20]
+        """Store a question and its answer; return the answer's message id (given: stored once, even if redone)."""
+        given = answer_id is not None
+        answer_id = answer_id or "msg_" + uuid.uuid4().hex[:20]
         with self._db.session() as s:
             # Two first messages on a new conversation may race: the insert is a no-op for the second one.
             insert_ignore(s, Conversation, id=conversation_id, channel=channel, user=user, kb=kb)
@@ -111,6 +113,8 @@ class ChatStore:
             # concurrent answers allocate their seq one after the other.
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
                       .values(channel=Conversation.channel))
+            if given and s.get(Message, answer_id) is not None:
+                return answer_id  # an earlier attempt stored this exchange
             seq = s.scalar(
                 select(func.coalesce(func.max(Message.seq), 0)).where(Message.conversation_id == conversation_id)
             ) or 0

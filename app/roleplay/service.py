@@ -107,16 +107,18 @@ class RoleplayService:
     # -- sessions --------------------------------------------------------------------------------------------
 
     def start(
-        self, scenario: str, lang: str, difficulty: str | None = None, rep: str | None = None, kb: str = DEFAULT
+        self, scenario: str, lang: str, difficulty: str | None = None, rep: str | None = None, kb: str = DEFAULT,
+        session_id: str | None = None,
     ) -> dict[str, Any]:
-        """Open a session on one of knowledge base `kb`'s scenarios and return the customer's opening line."""
+        """Open a session on one of knowledge base `kb`'s scenarios and return the customer's opening line
+        (session_id: 32 hex digits chosen by the caller, e.g. derived from a Slack delivery, instead of a new one)."""
         spec = self._scenario(scenario, kb)
         if lang not in LANGS:
             raise BadRequestError(f"lang must be 'zh' or 'en', not {lang!r}")
         level = difficulty or spec.difficulty
         if level not in DIFFICULTIES:
             raise BadRequestError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, not {level!r}")
-        session_id = uuid.uuid4().hex
+        session_id = session_id or uuid.uuid4().hex
         state = engine.initial_state(spec, level)
         opening = engine.opening_line(spec, state, lang, variant=int(session_id[:8], 16))
         with self.database.session() as db:

