@@ -108,9 +108,13 @@ def _scaled(value: int, level: Level) -> int:
 
 def step(
     scenario: Scenario, state: dict[str, Any], techniques: set[str], kind: str = "normal",
-    facts: list[str] | None = None, substantive: bool = False,
+    facts: list[str] | None = None, substantive: bool = False, also: list[str] | None = None,
 ) -> tuple[dict[str, Any], StepResult]:
-    """Apply one rep message (the techniques, the kind of message, the facts asked) and return the new state."""
+    """Apply one rep message (the techniques, the kind of message, the facts asked) and return the new state.
+
+    `also` are other readings of an ambiguous question: the customer answers them too when free to, and says
+    nothing of them otherwise.
+    """
     s = copy.deepcopy(state)
     s.setdefault("said", [])
     s.setdefault("facts_given", [])
@@ -196,7 +200,13 @@ def step(
         return s, result
     # A customer put out by a bad move still answers a plain question asked in the same breath, after reacting to
     # the move, as far as the trust they had when the message arrived allows.
-    result.facts = _answer_facts(scenario, s, facts or [], trust=trust_before if hurts else s["trust"])
+    trust = trust_before if hurts else s["trust"]
+    result.facts = _answer_facts(scenario, s, facts or [], trust)
+    room = 2 - len(result.facts)
+    if room > 0 and also:
+        extra = _answer_facts(scenario, s, [a for a in also if a not in (facts or []) and a not in s["facts_given"]],
+                              trust, quiet=True)
+        result.facts += extra[:room]
     if not result.situations:
         current = _current(s)
         if result.facts and techniques <= QUESTIONS:
@@ -217,27 +227,26 @@ def step(
     return s, result
 
 
-def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str], trust: int) -> list[tuple[str, str]]:
-    """Decide how the customer answers each fact asked (two at most): given, held back, unknown, or again."""
+def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str], trust: int, quiet: bool = False
+                  ) -> list[tuple[str, str]]:
+    """Decide how the customer answers each fact asked (two at most): given, held back, unknown, or again.
+
+    `quiet`: only facts the customer gives now are returned (for readings of a question the rep may not have meant).
+    """
     level = LEVELS[s["difficulty"]]
     opened = any(o["status"] in ("revealed", "resolved") for o in s["objections"])
     out = []
     for slot in asked[:2]:
         fact = scenario.facts.get(slot)
-        if fact is None:
-            out.append((slot, "unknown"))
-            continue
         # Depth 1 is shared with a rep who has not lost the customer's trust; depth 2 (the story behind the
         # real concern) only once that concern is out and trust is high.
-        allowed = {0: True, 1: opened or trust >= level.trust,
-                   2: opened and trust >= level.signal_trust - 10}[fact.depth]
-        if not allowed:
-            out.append((slot, "guarded"))
-        elif slot in s["facts_given"]:
-            out.append((slot, "again"))
-        else:
+        allowed = fact is not None and {0: True, 1: opened or trust >= level.trust,
+                                        2: opened and trust >= level.signal_trust - 10}[fact.depth]
+        if allowed and slot not in s["facts_given"]:
             s["facts_given"].append(slot)
             out.append((slot, "answered"))
+        elif not quiet:
+            out.append((slot, "unknown" if fact is None else "again" if allowed else "guarded"))
     return out
 
 

@@ -156,7 +156,9 @@ class RoleplayService:
         analysis = self.detector.analyse(message)
         detections = analysis.detections
         state, result = engine.step(spec, row.state, analysis.techniques, kind=analysis.kind,
-                                    facts=[f.slot for f in analysis.facts], substantive=analysis.substantive)
+                                    facts=[f.slot for f in analysis.facts if not f.alternative],
+                                    also=[f.slot for f in analysis.facts if f.alternative],
+                                    substantive=analysis.substantive)
         scripted = engine.customer_line(spec, state, result, row.lang)
         history = [("customer", row.opening)]
         for t in turns:

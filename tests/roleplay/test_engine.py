@@ -229,3 +229,17 @@ def test_a_question_asked_with_a_bad_move_gets_the_reaction_then_the_answer(scen
     assert result.situations == ["blame_customer"] and result.facts == [("volume", "answered")]
     reaction = next(r for r in scenario.lines["blame_customer"].get(lang) if line.startswith(r))
     assert line[len(reaction):].strip() in scenario.facts["volume"].get(lang)
+
+
+def test_another_reading_of_an_ambiguous_question_is_answered_only_when_the_customer_is_free_to(scenarios):
+    scenario = scenarios["price-objection"]
+    assert scenario.facts["volume"].depth == 0 and scenario.facts["history"].depth == 2
+    state = engine.initial_state(scenario, "normal")
+    engine.opening_line(scenario, state, "en", 0)
+    state, result = engine.step(scenario, state, {"open_question"}, facts=["company"], also=["volume", "history"])
+    # The company and the volume are given; the history is not volunteered, and nothing says it is held back.
+    assert result.facts == [("company", "answered"), ("volume", "answered")]
+    line = engine.customer_line(scenario, state, result, "en")
+    assert not any(g in line for g in scenario.lines["fact_guarded"].en)
+    state, result = engine.step(scenario, state, {"open_question"}, facts=["budget"], also=["history"])
+    assert [slot for slot, _ in result.facts] == ["budget"]
