@@ -28,7 +28,7 @@ from app.roleplay.scenarios import (
 )
 from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
 from app.roleplay.store import RoleplaySession, RoleplayTurn
-from app.roleplay.techniques import Detector
+from app.roleplay.techniques import COMMITMENT, Detector
 from app.roleplay.voice import CustomerVoice
 
 if TYPE_CHECKING:
@@ -155,7 +155,9 @@ class RoleplayService:
         message = message.strip()
         analysis = self.detector.analyse(message)
         detections = analysis.detections
-        state, result = engine.step(spec, row.state, analysis.techniques, kind=analysis.kind,
+        if not row.state.get("signal"):
+            detections = [d for d in detections if d.technique != "close" or COMMITMENT.search(d.evidence)]
+        state, result = engine.step(spec, row.state, {d.technique for d in detections}, kind=analysis.kind,
                                     facts=[f.slot for f in analysis.facts if not f.alternative],
                                     also=[f.slot for f in analysis.facts if f.alternative],
                                     substantive=analysis.substantive)

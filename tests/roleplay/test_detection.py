@@ -90,3 +90,13 @@ def test_every_technique_maps_to_a_standard_and_verdict():
 def test_sentences_split_chinese_and_english():
     assert sentences("我理解。那我给您打九折！好吗？") == ["我理解。", "那我给您打九折！", "好吗？"]
     assert sentences("I see. Fine.") == ["I see.", "Fine."]
+
+
+def test_a_concession_of_an_extra_counts_without_a_price_word(detector):
+    for message in ("if you can commit to two years I can include the first year of maintenance",
+                    "如果您能签两年，第一年的维保我们可以包含进去"):
+        assert "concession" in detector.analyse(message).techniques
+
+
+def test_a_message_the_model_is_sure_is_no_move_is_small_talk(detector):
+    assert detector.analyse("hey, thanks for taking the call").kind == "greeting"

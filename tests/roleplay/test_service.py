@@ -206,3 +206,16 @@ def test_the_customer_prompt_carries_the_public_fact_sheet(container):
     service.turn(session, "How many parts a year do you run, roughly?")
     assert prompts and "1.2 million parts a year" in prompts[0]  # depth-0 facts: answerable in character
     assert "RMB 2 million" not in prompts[0]  # the budget (depth 1) stays with the engine's decision
+
+
+@pytest.mark.parametrize("lang, proposal, ask", [
+    ("en", "would it help if I put together a one-page payback summary for your CFO this week?",
+     "Great, shall we sign the contract today?"),
+    ("zh", "要不我这周给您的财务总监准备一页回本测算？", "那我们今天就把合同签了吧？"),
+])
+def test_proposing_a_next_step_before_a_buying_signal_is_not_a_premature_close(service, lang, proposal, ask):
+    sid = service.start("price-objection", lang, rep="amy")["session_id"]
+    out = service.turn(sid, proposal)
+    assert not any(f["technique"] == "close" for f in out["feedback"])
+    asked = service.turn(sid, ask)
+    assert any(f["technique"] == "close" and f["verdict"] == "violated" for f in asked["feedback"])
