@@ -165,7 +165,9 @@ class RoleplayService:
         history = [("customer", row.opening)]
         for t in turns:
             history += [("rep", t.rep), ("customer", t.customer)]
-        customer, voice = self.voice.speak(spec, row.lang, state, result.situations, scripted, history, message)
+        given = [slot for slot, status in result.facts if status in ("answered", "again")]
+        customer, voice = self.voice.speak(spec, row.lang, state, result.situations, scripted, history, message,
+                                           facts=given)
         feedback = turn_feedback(detections, result.signal_before, result.events, message, row.lang, book, spec)
         done = state["outcome"] is not None
         n = len(turns) + 1

@@ -61,6 +61,9 @@ AGREE = re.compile(
     r"great|perfect|agreed)\b",
     re.IGNORECASE,
 )
+# A figure in a fact ("1.2 million parts", "三条线", "20%"): a reply that gives the fact keeps at least one.
+FIGURE = re.compile(r"\d+(?:[.,]\d+)?%?|[一二两三四五六七八九十百千万亿半]+(?=[条个台件家人年月天周%倍成]|万|亿)")
+FACT_OVERLAP = 0.5  # a fact without figures: the share of its words (zh: character pairs) the reply must keep
 # Situations where the engine decided the customer resists, and where it decided the customer moves forward.
 RESISTING = {"pushback", "premature_close", "argue", "pressure", "blame_customer", "walked_away", "time_up"}
 FORWARD = {"resolved", "progressed", "buying_signal", "softened", "reveal"}
@@ -98,10 +101,32 @@ def in_character(reply: str, lang: str, rep_message: str) -> bool:
     return judge_reply(reply, lang, rep_message)[0]
 
 
+def carries_fact(reply: str, wordings: list[str]) -> bool:
+    """Return whether a reply gives a fact: one of its figures, or (a fact without figures) most of its words."""
+    figures = {f for w in wordings for f in FIGURE.findall(w)}
+    if figures:
+        return any(f in reply for f in figures)
+    said = _grams(reply)
+    return any(len(_grams(w) & said) >= FACT_OVERLAP * len(_grams(w)) for w in wordings if _grams(w))
+
+
+def _grams(text: str) -> set[str]:
+    """Words of an English text, character pairs of a Chinese one (lower case, no punctuation)."""
+    text = text.lower()
+    if re.search(r"[\u4e00-\u9fff]", text):
+        chars = re.sub(r"[^\u4e00-\u9fff]", "", text)
+        return {chars[i:i + 2] for i in range(len(chars) - 1)}
+    return {w for w in re.findall(r"[a-z']+", text) if len(w) > 3}
+
+
 def judge_reply(
     reply: str, lang: str, rep_message: str, scripted: str = "", situations: list[str] | None = None,
+    facts: list[list[str]] | None = None,
 ) -> tuple[bool, str]:
-    """Return (whether to voice the reply, why): the customer's words, in the session language and stance."""
+    """Return (whether to voice the reply, why): the customer's words, in the session language and stance.
+
+    `facts`: the wordings of each fact the engine decided the customer gives this turn; the reply must give them.
+    """
     text = reply.strip()
     if not text:
         return False, "empty"
@@ -117,6 +142,9 @@ def judge_reply(
         return False, "seller's voice"
     if len(re.sub(r"[\W_]+", "", FILLER_PHRASES.sub("", text))) <= 2:
         return False, "generic filler"
+    for wordings in facts or []:
+        if not carries_fact(text, wordings):
+            return False, "leaves out the fact the engine gives"
     keys = {k.rsplit(":", 1)[-1] for k in situations or []}
     resisting = bool(keys & RESISTING) if keys else bool(
         scripted and PUSHBACK.search(scripted) and not AGREE.search(scripted))
@@ -139,9 +167,9 @@ class CustomerVoice:
 
     def speak(
         self, scenario: Scenario, lang: str, state: dict[str, Any], situations: list[str], scripted: str,
-        history: list[tuple[str, str]], rep_message: str,
+        history: list[tuple[str, str]], rep_message: str, facts: list[str] | None = None,
     ) -> tuple[str, str]:
-        """Return (reply, "llm" or "script")."""
+        """Return (reply, "llm" or "script"); `facts` are the slots the engine has the customer give this turn."""
         if self.model is None or self.template is None:
             return scripted, "script"
         prompt = self._prompt(scenario, lang, state, situations, scripted, history, rep_message)
@@ -153,7 +181,8 @@ class CustomerVoice:
             return scripted, "script"
         reply = str(getattr(message, "content", message)).strip().strip('"“”')
         reply = re.sub(r"^(?:customer|客户)\s*[:：]\s*", "", reply, flags=re.IGNORECASE)
-        ok, why = judge_reply(reply, lang, rep_message, scripted, situations)
+        wordings = [scenario.facts[slot].get(lang) for slot in facts or [] if slot in scenario.facts]
+        ok, why = judge_reply(reply, lang, rep_message, scripted, situations, wordings)
         if not ok:
             log.info("customer voice rejected (%s); using the scripted line", why)
             return scripted, "script"

@@ -219,3 +219,16 @@ def test_proposing_a_next_step_before_a_buying_signal_is_not_a_premature_close(s
     assert not any(f["technique"] == "close" for f in out["feedback"])
     asked = service.turn(sid, ask)
     assert any(f["technique"] == "close" and f["verdict"] == "violated" for f in asked["feedback"])
+
+
+@pytest.mark.parametrize("lang, ignored, answered", [
+    ("zh", "嗯……这些我都听过了，还是没回答我的问题。还是那句话，贵20%。", "一年一百二十万件左右，三条线都要。"),
+    ("en", "Look, I've heard all that. Still 20% more.", "Around 1.2 million parts a year, across all three lines."),
+])
+def test_a_voiced_reply_that_leaves_out_the_fact_the_engine_gives_is_not_used(scenarios, lang, ignored, answered):
+    from app.roleplay.voice import judge_reply
+
+    wordings = [scenarios["price-objection"].facts["volume"].get(lang)]
+    question = "你们一年大概要采购多少台？" if lang == "zh" else "how many units a year?"
+    assert judge_reply(ignored, lang, question, facts=wordings) == (False, "leaves out the fact the engine gives")
+    assert judge_reply(answered, lang, question, facts=wordings)[0]
