@@ -19,6 +19,7 @@ from app.coaching.grounding import Grounder
 from app.coaching.support import SupportScorer
 from app.knowledge.documents import Item, load_knowledge
 from app.knowledge.retriever import Hit
+from app.roleplay.techniques import Detector
 from app.roleplay.voice import SITUATION_TEXT, judge_reply
 from app.text import detect_language
 
@@ -89,8 +90,16 @@ def main_voice_verdict(reply: str, lang: str) -> str:
     return "served"
 
 
-def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer) -> dict[str, Any]:
-    """Judge every recorded exchange before (main) and after (this branch)."""
+def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer, detector: Detector | None = None
+             ) -> dict[str, Any]:
+    """Judge every recorded exchange before (main) and after (this branch).
+
+    With a `detector`, a role-play line must also give the facts today's engine gives whatever the trust: the
+    ones anyone at the customer's company could tell (depth 0) that the rep's message asks for.
+    """
+    from app.roleplay.scenarios import load_scenarios
+
+    scenarios = list(load_scenarios(knowledge_dir / "scenarios").values()) if detector is not None else []
     items = {(i.id, i.lang): i for i in load_knowledge(knowledge_dir)}
     grounder = Grounder(scorer, {i for i, _ in items})
     rows: list[dict[str, Any]] = []
@@ -127,7 +136,13 @@ def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer) -> dict[str
             situation = situation.split("\n", 1)[0]
             keys = [k for k, v in SITUATION_TEXT.items() if v in situation]
             rep = prompt.rsplit("\nRep: ", 1)[1].split("\nCustomer:", 1)[0]
-            ok, why = judge_reply(ex.output.strip(), lang, rep, scripted, keys)
+            facts: list[list[str]] = []
+            scenario = next((sc for sc in scenarios if sc.persona.name.get(lang) in prompt), None)
+            if detector is not None and scenario is not None:
+                asked = [f.slot for f in detector.analyse(rep).facts if not f.alternative]
+                facts = [scenario.facts[slot].get(lang) for slot in asked
+                         if slot in scenario.facts and scenario.facts[slot].depth == 0]
+            ok, why = judge_reply(ex.output.strip(), lang, rep, scripted, keys, facts)
             rows.append({
                 "n": ex.n, "kind": "roleplay", "question": rep[:60], "reply": ex.output[:80],
                 "before": main_voice_verdict(ex.output, lang), "before_timeout": ex.elapsed_s > MAIN_TIMEOUT_S,
@@ -168,8 +183,9 @@ def main() -> None:
     from app.knowledge.embedder import make_embedder
 
     settings = Settings()
+    embedder = make_embedder(settings.embedder)
     result = evaluate(ROOT / "evals" / "recordings" / "qwen2.5-coder-1.5b-q4km.jsonl", settings.knowledge_dir,
-                      SupportScorer(make_embedder(settings.embedder)))
+                      SupportScorer(embedder), Detector(embedder))
     (ROOT / "evals" / "results" / "recordings.json").write_text(
         json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (ROOT / "evals" / "results" / "recordings.md").write_text(table(result) + "\n", encoding="utf-8")
