@@ -64,10 +64,12 @@ class RoleplayService:
         self.detector = Detector(container.embedder)
         self.book = StandardBook(container.index, settings.knowledge_dir)
         if chat_model is None and settings.llm != "none":
-            from app.coaching.providers import make_chat_model
+            from app.coaching.providers import make_chat_client
 
-            chat_model = make_chat_model(settings)
-        self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s)
+            # The same streaming client as chat: one budget per turn, and the model server is hung up on when it
+            # is spent (a LangChain call in a worker thread kept generating after the customer fell back).
+            chat_model = make_chat_client(settings)
+        self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s, settings.llm_budget_s)
 
     # -- scenarios -------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from app.coaching.llm_client import Budget, ChatClient
 from app.roleplay.scenarios import Scenario
 from app.text import detect_language
 
@@ -159,9 +160,12 @@ def judge_reply(
 class CustomerVoice:
     """Rephrase scripted reactions with a chat model, falling back to the script."""
 
-    def __init__(self, model: Any, prompts_dir: Path, timeout_s: float) -> None:
+    def __init__(self, model: Any, prompts_dir: Path, timeout_s: float, budget_s: float | None = None) -> None:
+        # `model`: the service's streaming ChatClient (one budget per turn; the model server is hung up on when it
+        # runs out) or any LangChain chat model (tests, other providers), bounded by `timeout_s`.
         self.model = model
         self.timeout_s = timeout_s
+        self.budget_s = budget_s if budget_s is not None else timeout_s
         self.template = Template((prompts_dir / PROMPT_FILE).read_text(encoding="utf-8")) if model else None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="customer-voice")
 
@@ -174,9 +178,12 @@ class CustomerVoice:
             return scripted, "script"
         prompt = self._prompt(scenario, lang, state, situations, scripted, history, rep_message)
         try:
-            future = self._pool.submit(self.model.invoke, prompt)
-            message = future.result(timeout=self.timeout_s)
-        except Exception as exc:  # a provider error or timeout must never break the session
+            if isinstance(self.model, ChatClient):
+                message: Any = self.model.complete([{"role": "user", "content": prompt}], Budget(self.budget_s))
+            else:
+                future = self._pool.submit(self.model.invoke, prompt)
+                message = future.result(timeout=self.timeout_s)
+        except Exception as exc:  # a provider error, the budget or a timeout must never break the session
             log.warning("customer voice fell back to the script: %s", type(exc).__name__)
             return scripted, "script"
         reply = str(getattr(message, "content", message)).strip().strip('"“”')
@@ -216,5 +223,7 @@ class CustomerVoice:
         )
 
     def close(self) -> None:
-        """Stop the worker threads."""
+        """Stop the worker threads and the model client's connections."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.model, ChatClient):
+            self.model.close()

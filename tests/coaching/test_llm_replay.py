@@ -148,3 +148,20 @@ def _blocks(response):
             block, buffer = buffer.split("\n\n", 1)
             lines = block.split("\n")
             yield lines[0].removeprefix("event: "), json.loads(lines[1].removeprefix("data: "))
+
+
+def test_a_stalling_model_voicing_the_customer_is_hung_up_on_when_the_turn_budget_is_spent(llm_app, recordings):
+    rep = "王经理，理解您的顾虑，这个差价确实得跟老板讲清楚。方便说说老板最看重的是哪方面吗？"  # recording 11
+    with ReplayServer(recordings, stall_s=20) as replay, TestClient(llm_app(replay.url, budget=1.5)) as client:
+        sid = client.post("/v1/roleplay/sessions", json={"scenario": "price-objection", "lang": "zh"}).json()[
+            "session_id"]
+        started = time.monotonic()
+        turn = client.post(f"/v1/roleplay/sessions/{sid}/turns", json={"message": rep})
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 3
+        while not replay.closed_early() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert turn.status_code == 200 and turn.json()["customer"]  # the scripted line, in time
+    assert replay.served and replay.served[-1].recording == 11  # the model was asked for this turn
+    assert elapsed < 1.5 + 1.5
+    assert replay.closed_early() == 1  # and the model server saw the connection closed
