@@ -130,10 +130,10 @@ def migrate(
 @cli.command()
 def train(
     only: Annotated[list[str] | None, typer.Option(help="Train only these models (scope, qtype, situation, "
-                                                          "techniques, facts, kind).")] = None,
+                                                          "techniques, facts, kind, stance).")] = None,
     save: Annotated[bool, typer.Option(help="Write the cross-validated report to evals/results/.")] = True,
 ) -> None:
-    """Fit the shipped models (chat scope, question type, situations; role-play techniques, facts, kinds)."""
+    """Fit the shipped models (chat scope, question type, situations; role-play techniques, facts, kinds, stance)."""
     from app.knowledge.embedder import make_embedder
     from app.learn.train import train_all
 

@@ -19,6 +19,7 @@ from app.coaching.grounding import Grounder
 from app.coaching.support import SupportScorer
 from app.knowledge.documents import Item, load_knowledge
 from app.knowledge.retriever import Hit
+from app.roleplay.stance import StanceReader
 from app.roleplay.techniques import Detector
 from app.roleplay.voice import SITUATION_TEXT, judge_reply
 from app.text import detect_language
@@ -90,8 +91,8 @@ def main_voice_verdict(reply: str, lang: str) -> str:
     return "served"
 
 
-def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer, detector: Detector | None = None
-             ) -> dict[str, Any]:
+def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer, detector: Detector | None = None,
+             stance: StanceReader | None = None) -> dict[str, Any]:
     """Judge every recorded exchange before (main) and after (this branch).
 
     With a `detector`, a role-play line must also give the facts today's engine gives whatever the trust: the
@@ -142,7 +143,7 @@ def evaluate(path: Path, knowledge_dir: Path, scorer: SupportScorer, detector: D
                 asked = [f.slot for f in detector.analyse(rep).facts if not f.alternative]
                 facts = [scenario.facts[slot].get(lang) for slot in asked
                          if slot in scenario.facts and scenario.facts[slot].depth == 0]
-            ok, why = judge_reply(ex.output.strip(), lang, rep, scripted, keys, facts)
+            ok, why = judge_reply(ex.output.strip(), lang, rep, scripted, keys, facts, stance)
             rows.append({
                 "n": ex.n, "kind": "roleplay", "question": rep[:60], "reply": ex.output[:80],
                 "before": main_voice_verdict(ex.output, lang), "before_timeout": ex.elapsed_s > MAIN_TIMEOUT_S,
@@ -185,7 +186,7 @@ def main() -> None:
     settings = Settings()
     embedder = make_embedder(settings.embedder)
     result = evaluate(ROOT / "evals" / "recordings" / "qwen2.5-coder-1.5b-q4km.jsonl", settings.knowledge_dir,
-                      SupportScorer(embedder), Detector(embedder))
+                      SupportScorer(embedder), Detector(embedder), StanceReader(embedder))
     (ROOT / "evals" / "results" / "recordings.json").write_text(
         json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (ROOT / "evals" / "results" / "recordings.md").write_text(table(result) + "\n", encoding="utf-8")

@@ -28,6 +28,7 @@ CHAT_DATA = APP / "coaching" / "data"
 CHAT_MODELS = APP / "coaching" / "models"
 ROLEPLAY_DATA = APP / "roleplay" / "data"
 ROLEPLAY_MODELS = APP / "roleplay" / "models"
+SCENARIOS = APP.parent / "knowledge" / "scenarios"  # the shipped scenarios: their scripted lines teach stance
 CONFIDENT_PRECISION = 0.85
 # The scope model's "sales" probability above which a reading is right at least this often on held-out folds: the
 # chat cascade trusts such a reading from the first model alone and skips the costly one (app/coaching/service.py).
@@ -167,6 +168,16 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
             model, oof = fit_multiclass(xm, y, name, c=4.0, meta={"messages": len(messages)})
             model.save(model_path(ROLEPLAY_MODELS, "kind", name))
             reports["kind"] = multiclass_report(oof, y, model.labels)
+    if want("stance"):
+        from app.roleplay.scenarios import load_scenarios
+        from app.roleplay.stance import stance_training_lines
+
+        pairs = stance_training_lines(list(load_scenarios(SCENARIOS).values()))
+        x = cache.embed(embedder, [text for text, _ in pairs], progress=True)
+        y = [stance for _, stance in pairs]
+        model, oof = fit_multiclass(x, y, name, c=4.0, meta={"sentences": len(pairs)})
+        model.save(model_path(ROLEPLAY_MODELS, "stance", name))
+        reports["stance"] = multiclass_report(oof, y, model.labels)
     return reports
 
 

@@ -119,9 +119,10 @@ def eval_roleplay(
 
     settings = _settings()
     with tempfile.TemporaryDirectory() as tmp:
-        # Scripted sessions go to a scratch database so they never mix with real practice sessions.
+        # Scripted sessions go to a scratch database so they never mix with real practice sessions. A configured
+        # LLM voices the customer, as it would for a rep (COACH_LLM=none for the offline engine alone).
         db_url = f"sqlite:///{Path(tmp, 'eval.db').as_posix()}"
-        container = build_container(settings.model_copy(update={"database_url": db_url, "llm": "none"}))
+        container = build_container(settings.model_copy(update={"database_url": db_url}))
         try:
             service = container.roleplay
             files = labelled or [ROOT / "evals" / "techniques.jsonl", ROOT / "evals" / "techniques-blind.jsonl"]
@@ -153,10 +154,14 @@ def eval_roleplay(
         for run in played:
             if run["scenario"] == show:
                 typer.echo("\n" + render_transcript(run))
+    voice = _voice_report("roleplay", settings.llm, [
+        {"lang": run["lang"], "scenario": run["scenario"], **line} for run in played for line in run["voice"]], save)
     if save:
-        out = ROOT / "evals" / "results" / "roleplay.json"
+        suffix = "" if settings.llm == "none" else f"-{settings.llm}"
+        out = ROOT / "evals" / "results" / f"roleplay{suffix}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
+            "llm": settings.llm, "voice": voice,
             "embedder": container.embedder.name,
             "detection_held_out": {k: v for k, v in held_out.items() if not k.startswith("_")},
             "detection_held_out_errors": held_out["_errors"],
@@ -193,7 +198,7 @@ def eval_sessions(
     files = files or [ROOT / "evals" / "roleplay-blind.jsonl"]
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp, 'eval.db').as_posix()}"
-        container = build_container(settings.model_copy(update={"database_url": db_url, "llm": "none"}))
+        container = build_container(settings.model_copy(update={"database_url": db_url}))
         try:
             results = {path.name: [play_session(container.roleplay, s) for s in load_sessions(path)]
                        for path in files}
@@ -228,8 +233,35 @@ def eval_sessions(
                         if t["played"]:
                             typer.echo(f"Customer: {t['customer']}")
                     typer.echo(f"Score {s['scorecard']['score']}: {s['scorecard']['summary']}")
+        voice = _voice_report(f"sessions-{Path(name).stem}", settings.llm, [
+            {"lang": s["lang"], "scenario": s["scenario"], "session": s["id"], "rep": t["text"],
+             "customer": t["customer"], **t["voice"]} for s in played for t in s["turns"] if t.get("voice")], save)
         if save:
-            out = ROOT / "evals" / "results" / f"sessions-{Path(name).stem}.json"
-            out.write_text(json.dumps({"embedder": settings.embedder, **m, "played": played}, indent=1,
+            suffix = "" if settings.llm == "none" else f"-{settings.llm}"
+            out = ROOT / "evals" / "results" / f"sessions-{Path(name).stem}{suffix}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"embedder": settings.embedder, "llm": settings.llm, "voice": voice, **m,
+                                       "played": played}, indent=1,
                                       ensure_ascii=False) + "\n", encoding="utf-8")
             typer.echo(f"saved {out.relative_to(ROOT)}")
+
+
+def _voice_report(name: str, llm: str, lines: list[dict[str, Any]], save: bool) -> dict[str, Any] | None:
+    """Print what the configured model did as the customer and save its raw outputs beside the results."""
+    from app.roleplay.evaluation import voice_metrics
+
+    if llm == "none":
+        return None
+    metrics = voice_metrics(lines)
+    typer.echo(f"  customer voice ({llm}): {metrics['served']} of {metrics['model_calls']} model lines served "
+               f"({metrics['served_rate']}); replaced: {metrics['replaced_reasons']}")
+    typer.echo(f"    served in the session language {metrics['served_in_session_language']}; refusals or seller "
+               f"voice served {metrics['served_refusals_or_seller_voice']}; first token p50/p95 "
+               f"{metrics['first_token_ms_p50']}/{metrics['first_token_ms_p95']} ms; whole line p50/p95 "
+               f"{metrics['total_ms_p50']}/{metrics['total_ms_p95']} ms")
+    if save:
+        raw = ROOT / "evals" / "results" / f"{name}-{llm}.raw.jsonl"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+        typer.echo(f"  saved the model's raw lines to {raw.relative_to(ROOT)}")
+    return metrics

@@ -86,13 +86,19 @@ def play_script(service: RoleplayService, script: dict[str, Any]) -> dict[str, A
     """Play one scripted transcript through the service and return it with feedback and scorecard."""
     started = service.start(script["scenario"], script["lang"], script.get("difficulty"), rep=f"eval-{script['rep']}")
     session_id = started["session_id"]
+    voice: list[dict[str, Any]] = []
     for message in script["messages"]:
-        if service.turn(session_id, message)["done"]:
+        report: dict[str, Any] = {}
+        out = service.turn(session_id, message, report=report)
+        if report:
+            voice.append({"rep": message, "customer": out["customer"], **report})
+        if out["done"]:
             break
     card = service.end(session_id)
     session = service.get(session_id)
     return {"scenario": script["scenario"], "rep": script["rep"], "lang": script["lang"],
-            "difficulty": session["difficulty"], "transcript": session["transcript"], "scorecard": card}
+            "difficulty": session["difficulty"], "transcript": session["transcript"], "scorecard": card,
+            "voice": voice}
 
 
 def score_gaps(played: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,6 +145,7 @@ def load_sessions(path: Path) -> list[dict[str, Any]]:
 def play_session(service: RoleplayService, session: dict[str, Any]) -> dict[str, Any]:
     """Play a labelled session through the service (as typed) and record, per turn, what the coach did."""
     from app.roleplay.techniques import sentences
+    from app.roleplay.voice import carries_fact
 
     started = service.start(session["scenario"], session["lang"], rep="eval-blind")
     sid = started["session_id"]
@@ -151,10 +158,15 @@ def play_session(service: RoleplayService, session: dict[str, Any]) -> dict[str,
                                   "facts_detected": [f.slot for f in analysis.facts], "kind_detected": analysis.kind,
                                   "played": False}
         if not ended:
-            out = service.turn(sid, turn["text"])
+            report: dict[str, Any] = {}
+            out = service.turn(sid, turn["text"], report=report)
             ended = out["done"]
+            voiced = report.get("outcome") == "served"  # a model's line gives a fact in its own words
             answers = {slot: any(line in out["customer"] for line in fact.get(session["lang"]))
+                       or (voiced and carries_fact(out["customer"], fact.get(session["lang"])))
                        for slot, fact in scenario.facts.items()}
+            if report:
+                record["voice"] = report
             record.update(played=True, customer=out["customer"], done=out["done"],
                           feedback=[{k: i[k] for k in ("id", "verdict", "technique", "evidence")}
                                     for i in out["feedback"]],
@@ -220,4 +232,38 @@ def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:
         "unanswered_facts": [{"session": s["id"], "text": t["text"], "asks": t["asks_fact"],
                               "detected": t["facts_detected"], "customer": t.get("customer")}
                              for s in played for t in s["turns"] if t in fact_turns and t not in answered],
+    }
+
+
+def voice_metrics(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a configured model did as the customer: only the lines it served are scored, and every reason a line
+    was replaced is counted.
+
+    `lines`: one row a model call, {"lang", "customer" (what was sent), and the voice report: "outcome", "reason",
+    "raw", "first_token_ms", "total_ms"}.
+    """
+    from collections import Counter
+
+    from app.roleplay.voice import ASSISTANT_SPEAK, SELLER_VOICE
+    from app.text import detect_language
+
+    served = [r for r in lines if r.get("outcome") == "served"]
+    firsts = sorted(r["first_token_ms"] for r in lines if r.get("first_token_ms") is not None)
+    totals = sorted(r["total_ms"] for r in lines if r.get("total_ms") is not None)
+
+    def pct(values: list[float], q: float) -> float | None:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else None
+
+    return {
+        "model_calls": len(lines),
+        "served": len(served),
+        "served_rate": round(len(served) / len(lines), 3) if lines else None,
+        "replaced_reasons": dict(Counter(r.get("reason", "?") for r in lines if r.get("outcome") != "served")
+                                 .most_common()),
+        "served_in_session_language": round(sum(detect_language(r["customer"]) == r["lang"] for r in served)
+                                            / len(served), 3) if served else None,
+        "served_refusals_or_seller_voice": sum(bool(ASSISTANT_SPEAK.search(r["customer"])
+                                                    or SELLER_VOICE.search(r["customer"])) for r in served),
+        "first_token_ms_p50": pct(firsts, 0.5), "first_token_ms_p95": pct(firsts, 0.95),
+        "total_ms_p50": pct(totals, 0.5), "total_ms_p95": pct(totals, 0.95),
     }

@@ -27,6 +27,7 @@ from app.roleplay.scenarios import (
     read_yaml,
 )
 from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
+from app.roleplay.stance import StanceReader
 from app.roleplay.store import RoleplaySession, RoleplayTurn
 from app.roleplay.techniques import COMMITMENT, Detector
 from app.roleplay.voice import CustomerVoice
@@ -69,7 +70,9 @@ class RoleplayService:
             # The same streaming client as chat: one budget per turn, and the model server is hung up on when it
             # is spent (a LangChain call in a worker thread kept generating after the customer fell back).
             chat_model = make_chat_client(settings)
-        self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s, settings.llm_budget_s)
+        stance = StanceReader(container.embedder) if chat_model is not None else None
+        self.voice = CustomerVoice(chat_model, settings.prompts_dir, settings.llm_timeout_s, settings.llm_budget_s,
+                                   stance)
 
     # -- scenarios -------------------------------------------------------------------------------------------
 
@@ -141,8 +144,12 @@ class RoleplayService:
             db.expunge_all()
         return row, turns
 
-    def turn(self, session_id: str, message: str, kb: str = DEFAULT) -> dict[str, Any]:
-        """Play one rep message: detect techniques, update the state, reply as the customer, give feedback."""
+    def turn(self, session_id: str, message: str, kb: str = DEFAULT, report: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+        """Play one rep message: detect techniques, update the state, reply as the customer, give feedback.
+
+        `report`, when given, receives what the LLM voice did this turn (see CustomerVoice.speak).
+        """
         row, turns = self._load(session_id, kb)
         if row.status == "ended":
             raise ConflictError(self._ended(session_id))
@@ -169,7 +176,7 @@ class RoleplayService:
             history += [("rep", t.rep), ("customer", t.customer)]
         given = [slot for slot, status in result.facts if status in ("answered", "again")]
         customer, voice = self.voice.speak(spec, row.lang, state, result.situations, scripted, history, message,
-                                           facts=given)
+                                           facts=given, report=report)
         feedback = turn_feedback(detections, result.signal_before, result.events, message, row.lang, book, spec)
         done = state["outcome"] is not None
         n = len(turns) + 1

@@ -12,12 +12,14 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
+import time
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from app.coaching.llm_client import Budget, ChatClient
 from app.roleplay.scenarios import Scenario
+from app.roleplay.stance import StanceReader, contradiction
 from app.text import detect_language
 
 log = logging.getLogger(__name__)
@@ -122,11 +124,12 @@ def _grams(text: str) -> set[str]:
 
 def judge_reply(
     reply: str, lang: str, rep_message: str, scripted: str = "", situations: list[str] | None = None,
-    facts: list[list[str]] | None = None,
+    facts: list[list[str]] | None = None, stance: StanceReader | None = None,
 ) -> tuple[bool, str]:
     """Return (whether to voice the reply, why): the customer's words, in the session language and stance.
 
     `facts`: the wordings of each fact the engine decided the customer gives this turn; the reply must give them.
+    `stance`: reads each sentence's stance, held to the stance of the engine's `situations`.
     """
     text = reply.strip()
     if not text:
@@ -154,42 +157,68 @@ def judge_reply(
     if keys and keys <= FORWARD and AGREE.search(scripted or "") and not AGREE.search(text) and PUSHBACK.search(
             text) and not PUSHBACK.search(scripted):
         return False, "contradicts the engine: it decided the customer moves forward"
+    if stance is not None and situations:
+        why = contradiction(stance.read(text), situations)
+        if why:
+            return False, f"contradicts the engine: {why}"
     return True, "in character"
 
 
 class CustomerVoice:
     """Rephrase scripted reactions with a chat model, falling back to the script."""
 
-    def __init__(self, model: Any, prompts_dir: Path, timeout_s: float, budget_s: float | None = None) -> None:
+    def __init__(self, model: Any, prompts_dir: Path, timeout_s: float, budget_s: float | None = None,
+                 stance: StanceReader | None = None) -> None:
         # `model`: the service's streaming ChatClient (one budget per turn; the model server is hung up on when it
         # runs out) or any LangChain chat model (tests, other providers), bounded by `timeout_s`.
         self.model = model
         self.timeout_s = timeout_s
         self.budget_s = budget_s if budget_s is not None else timeout_s
+        self.stance = stance
         self.template = Template((prompts_dir / PROMPT_FILE).read_text(encoding="utf-8")) if model else None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="customer-voice")
 
     def speak(
         self, scenario: Scenario, lang: str, state: dict[str, Any], situations: list[str], scripted: str,
         history: list[tuple[str, str]], rep_message: str, facts: list[str] | None = None,
+        report: dict[str, Any] | None = None,
     ) -> tuple[str, str]:
-        """Return (reply, "llm" or "script"); `facts` are the slots the engine has the customer give this turn."""
+        """Return (reply, "llm" or "script"); `facts` are the slots the engine has the customer give this turn.
+
+        `report`, when given, receives what the model did: outcome (served or replaced), reason, its raw output,
+        and the time to its first token and to its whole reply, in milliseconds.
+        """
         if self.model is None or self.template is None:
             return scripted, "script"
+        report = report if report is not None else {}
+        report.update(scripted=scripted, situations=list(situations))
         prompt = self._prompt(scenario, lang, state, situations, scripted, history, rep_message)
+        started = time.perf_counter()
         try:
             if isinstance(self.model, ChatClient):
-                message: Any = self.model.complete([{"role": "user", "content": prompt}], Budget(self.budget_s))
+                pieces: list[str] = []
+                for piece in self.model.stream([{"role": "user", "content": prompt}], Budget(self.budget_s)):
+                    if not pieces:
+                        report["first_token_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                    pieces.append(piece)
+                message: Any = "".join(pieces)
             else:
                 future = self._pool.submit(self.model.invoke, prompt)
                 message = future.result(timeout=self.timeout_s)
         except Exception as exc:  # a provider error, the budget or a timeout must never break the session
             log.warning("customer voice fell back to the script: %s", type(exc).__name__)
+            reason = getattr(exc, "reason", None) or (
+                "timeout" if isinstance(exc, concurrent.futures.TimeoutError) else "error")
+            report.update(outcome="replaced", reason=reason, raw="",
+                          total_ms=round((time.perf_counter() - started) * 1000, 1))
             return scripted, "script"
-        reply = str(getattr(message, "content", message)).strip().strip('"“”')
+        raw = str(getattr(message, "content", message))
+        report.update(raw=raw, total_ms=round((time.perf_counter() - started) * 1000, 1))
+        reply = raw.strip().strip('"“”')
         reply = re.sub(r"^(?:customer|客户)\s*[:：]\s*", "", reply, flags=re.IGNORECASE)
         wordings = [scenario.facts[slot].get(lang) for slot in facts or [] if slot in scenario.facts]
-        ok, why = judge_reply(reply, lang, rep_message, scripted, situations, wordings)
+        ok, why = judge_reply(reply, lang, rep_message, scripted, situations, wordings, self.stance)
+        report.update(outcome="served" if ok else "replaced", reason=why)
         if not ok:
             log.info("customer voice rejected (%s); using the scripted line", why)
             return scripted, "script"

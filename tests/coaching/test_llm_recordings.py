@@ -18,9 +18,11 @@ TAGGED_SENTENCE = re.compile(r"\[[a-z0-9.]+\]\s*$")
 
 @pytest.fixture(scope="module")
 def result(embedder):
+    from app.roleplay.stance import StanceReader
     from app.roleplay.techniques import Detector
 
-    return evaluate(RECORDINGS, ROOT / "knowledge", SupportScorer(embedder), Detector(embedder))
+    return evaluate(RECORDINGS, ROOT / "knowledge", SupportScorer(embedder), Detector(embedder),
+                    StanceReader(embedder))
 
 
 def test_at_least_70_percent_of_recorded_chat_answers_are_served(result):
