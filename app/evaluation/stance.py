@@ -57,12 +57,12 @@ def main(paths: list[str]) -> None:
     reader = StanceReader(make_embedder(settings.embedder))
     for name in paths:
         pairs = load_pairs(Path(name))
-        result = {"file": Path(name).name, "embedder": settings.embedder,
-                  "word_rules_only": score(pairs, None), "with_stance_model": score(pairs, reader)}
-        for mode in ("word_rules_only", "with_stance_model"):
-            row = {k: v for k, v in result[mode].items() if k != "mistakes"}
+        modes = {"word_rules_only": score(pairs, None), "with_stance_model": score(pairs, reader)}
+        for mode, scores in modes.items():
+            row = {k: v for k, v in scores.items() if k != "mistakes"}
             print(f"{Path(name).name} {mode}: {json.dumps(row)}")
         out = ROOT / "evals" / "results" / f"stance-{Path(name).stem}.json"
+        result = {"file": Path(name).name, "embedder": settings.embedder, **modes}
         out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 

@@ -57,7 +57,7 @@ class EmbeddingCache:
         return features(blocks)
 
 
-def _folds(n: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
+def grouped_folds(n: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
     """Return FOLDS arrays of held-out indices; rows sharing a group stay in one fold."""
     rng = np.random.default_rng(SEED)
     if groups is None:
@@ -81,7 +81,7 @@ def fit_multiclass(
         raise ValueError(f"need at least two classes to train, got {labels}")
     target = np.array([labels.index(v) for v in y])
     oof = np.zeros((len(target), len(labels)))
-    for held in _folds(len(target), groups):
+    for held in grouped_folds(len(target), groups):
         train = np.setdiff1d(np.arange(len(target)), held)
         if len(set(target[train])) < 2:
             continue
@@ -110,7 +110,7 @@ def fit_multilabel(
     oof = np.zeros(target.shape)
     coef = np.zeros((len(labels), x.shape[1]), np.float32)
     intercept = np.zeros(len(labels), np.float32)
-    folds = _folds(len(target), groups)
+    folds = grouped_folds(len(target), groups)
     for j in range(len(labels)):
         column = target[:, j]
         if column.sum() < 3:
@@ -124,11 +124,16 @@ def fit_multilabel(
             oof[held, j] = clf.predict_proba(x[held])[:, 1]
         clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, column)
         coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
-    thresholds = np.array([
-        _threshold(oof[:, j], target[:, j], labels[j] in strict, strict_precision) for j in range(len(labels))
-    ], dtype=np.float32)
+    thresholds = label_thresholds(oof, target, labels, strict, strict_precision)
     model = LinearModel("multilabel", labels, coef, intercept, thresholds, embedder, dict(meta or {}))
     return model, oof
+
+
+def label_thresholds(probs: np.ndarray, target: np.ndarray, labels: list[str], strict: frozenset[str],
+                     strict_precision: float) -> np.ndarray:
+    """Return each label's threshold over held-out probabilities (see fit_multilabel)."""
+    return np.array([_threshold(probs[:, j], target[:, j], labels[j] in strict, strict_precision)
+                     for j in range(len(labels))], dtype=np.float32)
 
 
 def _threshold(probs: np.ndarray, truth: np.ndarray, strict: bool, precision_goal: float) -> float:

@@ -18,10 +18,13 @@ from app.learn.fit import (
     EmbeddingCache,
     fit_multiclass,
     fit_multilabel,
+    grouped_folds,
+    label_thresholds,
     multiclass_report,
     multilabel_report,
 )
 from app.learn.linear import feature_name, model_path
+from app.learn.neighbours import Neighbours, held_out_vote
 
 APP = Path(__file__).resolve().parents[1]
 CHAT_DATA = APP / "coaching" / "data"
@@ -33,6 +36,7 @@ CONFIDENT_PRECISION = 0.85
 # The scope model's "sales" probability above which a reading is right at least this often on held-out folds: the
 # chat cascade trusts such a reading from the first model alone and skips the costly one (app/coaching/service.py).
 SURE_SALES_PRECISION = 0.985
+BLEND = 0.5  # the techniques' linear model's share of the score; the nearest-neighbour vote has the rest
 
 
 def read_jsonl(paths: list[Path]) -> list[dict[str, Any]]:
@@ -55,7 +59,8 @@ class Clause:
     text: str
     labels: set[str]
     fact: str
-    group: str
+    group: str  # the message it comes from
+    source: str  # who wrote it
 
 
 def chat_rows() -> list[dict[str, Any]]:
@@ -76,11 +81,11 @@ def clauses(rows: list[dict[str, Any]], exemplars: list[dict[str, Any]]) -> list
     for row in rows:
         for clause in row["clauses"]:
             out.append(Clause(clause["text"], set(clause.get("labels") or []), clause.get("asks_fact") or "none",
-                              str(row["id"])))
+                              str(row["id"]), str(row.get("source") or row["id"])))
     for n, row in enumerate(exemplars):
         text = str(row["text"])
         if len(sentences(text)) == 1:
-            out.append(Clause(text, set(row["labels"]), "none", f"exemplar-{n}"))
+            out.append(Clause(text, set(row["labels"]), "none", f"exemplar-{n}", "exemplars"))
     return out
 
 
@@ -152,10 +157,18 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
         if want("techniques"):
             y_sets = [u.labels for u in units]
             xt = np.hstack([x, lexical_features([u.text for u in units])])
-            model, oof = fit_multilabel(xt, y_sets, list(TECHNIQUES), name, c=4.0, strict=STRICT,
-                                        strict_precision=0.85, groups=groups, meta={"clauses": len(units)})
+            # Thresholds are chosen on sentences of writers the models did not see (blind sets are written by
+            # other people), for the blend of the linear model and the nearest-neighbour vote the detector uses.
+            writers = np.array([u.source for u in units])
+            labels = list(TECHNIQUES)
+            model, oof = fit_multilabel(xt, y_sets, labels, name, c=4.0, strict=STRICT, strict_precision=0.85,
+                                        groups=writers, meta={"clauses": len(units), "neighbours": BLEND})
+            target = np.array([[label in row for label in labels] for row in y_sets])
+            blended = BLEND * oof + (1 - BLEND) * held_out_vote(x, target, grouped_folds(len(units), writers))
+            model.thresholds = label_thresholds(blended, target, labels, STRICT, 0.85)
             model.save(model_path(ROLEPLAY_MODELS, "techniques", name))
-            reports["techniques"] = multilabel_report(oof, y_sets, model)
+            Neighbours.fit(x, target, labels, name).save(model_path(ROLEPLAY_MODELS, "techniques-neighbours", name))
+            reports["techniques"] = multilabel_report(blended, y_sets, model)
         if want("facts"):
             y = [u.fact for u in units]
             model, oof = fit_multiclass(x, y, name, c=4.0, groups=groups, meta={"clauses": len(units)})

@@ -327,9 +327,26 @@ def _fact_line(scenario: Scenario, state: dict[str, Any], slot: str, status: str
         given = _fresh(scenario.facts[slot].get(lang), state["said"], 0)
         if given is not None:
             return given  # another wording of the same fact reads as a patient answer
-        fact = scenario.facts[slot].get(lang)[0]
+        fact = _one_sentence(scenario.facts[slot].get(lang)[0], lang)
         return _pick(scenario, state, "already_said", lang).replace("{fact}", fact)
     return _pick(scenario, state, "fact_guarded" if status == "guarded" else "fact_unknown", lang)
+
+
+LOWER_AFTER_SEMICOLON = {"The", "That", "This", "It", "We", "They", "Our", "There", "But", "And", "So", "Then"}
+
+
+def _one_sentence(text: str, lang: str) -> str:
+    """Run a fact's sentences into one ("…on the 1st; that was two weeks ago."), so saying it again under "I told
+    you already:" repeats no sentence word for word."""
+    parts = _sentences(text)
+    if len(parts) < 2:
+        return text
+    inner = [p.rstrip("。！？!?.") for p in parts[:-1]]
+    if lang == "zh":
+        return "，".join([*inner, parts[-1]])
+    last = parts[-1]
+    first = last.split(" ", 1)[0]
+    return "; ".join([*inner, first.lower() + last[len(first):] if first in LOWER_AFTER_SEMICOLON else last])
 
 
 def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult, lang: str) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from app.knowledge.embedder import Embedder
-from app.learn.linear import embed_features, load_for
+from app.learn.linear import embed_features, feature_name, load_for, model_path
+from app.learn.neighbours import Neighbours
 from app.limits import MAX_ANALYSED_TOKENS
 from app.text import analysed_prefix
 
@@ -408,6 +409,7 @@ class Detector:
     def __init__(self, embedder: Embedder, folder: Path = MODELS) -> None:
         self.embedder = embedder
         self.techniques = load_for(folder, "techniques", embedder)
+        self.neighbours = _neighbours(folder, embedder) if self.techniques is not None else None
         self.facts = load_for(folder, "facts", embedder)
         self.kinds = load_for(folder, "kind", embedder)
         if self.techniques is None:
@@ -440,7 +442,7 @@ class Detector:
             tech_x = np.hstack([clause_x, lexical_features(parts)]) if clause_x is not None else None
             message_x = vectors[len(flat) + i] if vectors is not None else None
             start += len(parts)
-            detections = self._techniques(message, parts, tech_x)
+            detections = self._techniques(message, parts, tech_x, clause_x)
             probing = {d.evidence for d in detections if d.technique == "probe"}
             results.append(Analysis(
                 detections=detections,
@@ -451,10 +453,14 @@ class Detector:
             ))
         return results
 
-    def _techniques(self, message: str, parts: list[str], x: np.ndarray | None) -> list[Detection]:
+    def _techniques(self, message: str, parts: list[str], x: np.ndarray | None, clause_x: np.ndarray | None
+                    ) -> list[Detection]:
         found: dict[str, Detection] = {}
         model = self.techniques
         probs = model.scores(x) if model is not None and x is not None else None
+        if probs is not None and self.neighbours is not None and clause_x is not None:
+            blend = float(model.meta["neighbours"])  # type: ignore[union-attr, arg-type]
+            probs = blend * probs + (1 - blend) * self.neighbours.scores(clause_x)
         for row, clause in enumerate(parts):
             candidates: dict[str, Detection] = {}
             if model is None or probs is None:
@@ -512,6 +518,17 @@ class Detector:
         # for taking the call": greeting 0.57, normal 0.03 used to get the customer's "that doesn't answer me").
         return kind if p >= KIND_FLOOR or normal < NOT_A_MOVE else "normal"
 
+
+
+def _neighbours(folder: Path, embedder: Embedder) -> Neighbours | None:
+    """Return the nearest-neighbour vote trained with the techniques model, when that model blends one in."""
+    model = load_for(folder, "techniques", embedder)
+    if model is None or not model.meta.get("neighbours"):
+        return None
+    path = model_path(folder, "techniques-neighbours", feature_name(embedder))
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is missing: the techniques model was trained with it; run `coach train`")
+    return Neighbours.load(path)
 
 
 def _reconcile(found: dict[str, Detection], message: str) -> list[Detection]:

@@ -64,3 +64,21 @@ def test_one_class_is_not_enough_to_train():
     x, _ = _blobs(30)
     with pytest.raises(ValueError, match="at least two classes"):
         fit_multiclass(x, ["a"] * 30, "toy")
+
+
+def test_the_neighbour_vote_follows_the_closest_labelled_sentences_and_round_trips(tmp_path):
+    from app.learn.fit import grouped_folds
+    from app.learn.neighbours import Neighbours, held_out_vote
+
+    x, y = _blobs()
+    target = np.array([[v == "a", v == "b"] for v in y])
+    vote = Neighbours.fit(x, target, ["a", "b"], "toy")
+    near_a = vote.scores(np.array([[3, 0.2, 0], [0, 0, 3]], dtype=np.float32))
+    assert near_a[0, 0] > 0.9 and near_a[0, 1] < 0.1  # a point among the a's
+    assert near_a[1].max() < 0.1  # a point among the c's carries neither label
+    path = tmp_path / "v.npz"
+    vote.save(path)
+    np.testing.assert_allclose(Neighbours.load(path).scores(x[:5]), vote.scores(x[:5]), rtol=1e-5)
+    assert vote.vectors.dtype == np.int8  # one byte a dimension
+    held = held_out_vote(x, target, grouped_folds(len(y)))
+    assert ((held[:, 0] > 0.5) == target[:, 0]).mean() > 0.95  # each row is voted on without itself

@@ -232,3 +232,23 @@ def test_a_voiced_reply_that_leaves_out_the_fact_the_engine_gives_is_not_used(sc
     question = "你们一年大概要采购多少台？" if lang == "zh" else "how many units a year?"
     assert judge_reply(ignored, lang, question, facts=wordings) == (False, "leaves out the fact the engine gives")
     assert judge_reply(answered, lang, question, facts=wordings)[0]
+
+
+@pytest.mark.parametrize(("reply", "lang", "situations", "why"), [
+    # Recorded real-model lines that today's engine decides differently: each takes the wrong stance.
+    ("Hold on, we haven't sorted out my concern yet. It's too early to talk about signing. Right, that's a case I "
+     "can take to the CFO. There's another thing: switching suppliers is a risk for us.", "en",
+     ["obj:price:resolved", "obj:switch-risk:pushback"], "refuses to commit"),
+    ("价格差摆在那儿，您绕不过去的。", "zh", ["obj:price:softened"], "only repeats the objection"),
+    ("I think we'll leave it here. We'll go with another option.", "en", ["obj:price:softened"], "walks away"),
+    ("If we went ahead, how soon could you start?", "en", ["walked_away"], "ends the conversation"),
+    # and lines that keep it
+    ("That's a fair trade and a case I can take to my CFO. What worries me now is the switch itself.", "en",
+     ["obj:price:resolved", "obj:switch-risk:pushback"], None),
+    ("嗯，这个思路有点意思，不过财务那边还得看更具体的数字。", "zh", ["obj:price:softened"], None),
+])
+def test_the_stance_reader_holds_a_model_line_to_the_engines_decision(embedder, reply, lang, situations, why):
+    from app.roleplay.stance import StanceReader, contradiction
+
+    found = contradiction(StanceReader(embedder).read(reply), situations)
+    assert (found is None) if why is None else (found is not None and why in found), found
