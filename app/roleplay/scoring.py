@@ -151,6 +151,7 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
     },
 }
 KEPT_BY_ABSTAINING = {"s4.standard.3", "s4.caution.3", "s3.caution.1", "s4.caution.1"}
+KEPT_MIN_TURNS = 4  # rep turns before "you never broke it" means something
 OUTCOME_POINTS = {"progressed": 25, "time_up": 0, "walked_away": -10, None: 0}
 BASE, PER_FOLLOWED, MAX_FOLLOWED, PER_VIOLATION, MAX_VIOLATION, PER_MISSED, RESOLVED_POINTS = 30, 7, 5, 10, 50, 4, 10
 
@@ -243,7 +244,9 @@ def turn_feedback(
             "note": _note(("missed_signal", "violated"), signal_standard, lang, book), "evidence": message,
             "technique": "missed_signal",
         })
-    return items
+    # The same words cannot earn credit and a penalty: a disparaging anecdote is not a customer story.
+    bad_quotes = {i["evidence"] for i in items if i["verdict"] == "violated"}
+    return [i for i in items if i["verdict"] != "followed" or i["evidence"] not in bad_quotes]
 
 
 def scorecard(
@@ -269,15 +272,17 @@ def scorecard(
     first = turns[0] if turns else None
     touched = {r["id"] for r in rubric}
     kept_by_abstaining = {book.local(sid) for sid in KEPT_BY_ABSTAINING} - {None}
+    # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them, which a
+    # trainer can credit only over a real conversation with no violation at all; otherwise they are not judged.
+    clean = len(turns) >= KEPT_MIN_TURNS and not any(r["verdict"] == "violated" for r in rubric)
     for sid in scenario.trains:
-        # Standards that are only ever broken (tone, arguing, over-promising) are kept by not breaking them.
-        if sid in kept_by_abstaining and sid not in touched and first is not None:
+        if sid in kept_by_abstaining and sid not in touched and clean:
             # Kept over the whole session: there is no one quote to show, so the row quotes none (turn 0).
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
                            "evidence": "", "turn": 0, "count": 1, "turns": [],
                            "note": _note(("kept", "followed"), sid, lang, book)})
     touched = {r["id"] for r in rubric}
-    missed = [sid for sid in scenario.trains if sid not in touched]
+    missed = [sid for sid in scenario.trains if sid not in touched and sid not in kept_by_abstaining]
     for sid in missed:
         if first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",

@@ -45,3 +45,27 @@ def test_consistency_check_catches_a_card_whose_views_disagree(service):
     broken = {**card, "breakdown": [dict(b) for b in card["breakdown"]]}
     broken["breakdown"][2]["reason"] = "3 violation(s)"
     assert consistency_problems(broken)
+
+
+def test_never_breaking_a_standard_is_credited_only_over_a_clean_conversation(service):
+    short = service.start("delivery-complaint", "en")["session_id"]
+    service.turn(short, "hi david, sorry to hear about this")
+    service.turn(short, "tbh your guys never sent us the site drawings on time, that's half the delay")
+    card = service.end(short)
+    # Two messages, one of them blaming the customer: "you never argued or pressured" is not credit a trainer gives.
+    assert not any(r["verdict"] == "followed" and r["turn"] == 0 for r in card["rubric"])
+    assert "s4.standard.3" not in [r["id"] for r in card["rubric"] if r["verdict"] == "missed"]
+    clean = service.start("price-objection", "en")["session_id"]
+    for message in ["I hear you, 20% is a real gap.", "What would your boss need to see to sign off on it?",
+                    "How many parts a year do you run?", "Plants your size cut downtime by 30%; it pays back in a year."]:
+        service.turn(clean, message)
+    kept = service.end(clean)
+    assert any(r["verdict"] == "followed" and r["turn"] == 0 for r in kept["rubric"])
+    assert consistency_problems(card) == [] and consistency_problems(kept) == []
+
+
+def test_the_same_words_never_earn_credit_and_a_penalty_in_one_turn(service):
+    session = service.start("price-objection", "zh")["session_id"]
+    out = service.turn(session, "说实话X那家质量不行的，上次有个客户用了他们的设备三个月就坏了")
+    bad = {f["evidence"] for f in out["feedback"] if f["verdict"] == "violated"}
+    assert bad and not any(f["verdict"] == "followed" and f["evidence"] in bad for f in out["feedback"])
