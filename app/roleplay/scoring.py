@@ -379,8 +379,8 @@ def consistency_problems(card: dict[str, Any]) -> list[str]:
                  for (t, q), verdicts in by_turn_quote.items() if len(verdicts) > 1]
     if len(card["strengths"]) != min(5, len([r for r in rubric if r["verdict"] == "followed"])):
         problems.append("strengths do not match the followed rows")
-    if any(s.split("— ", 1)[-1] not in {r["note"] for r in rubric if r["verdict"] == "followed"}
-           for s in card["strengths"]):
+    notes = [r["note"] for r in rubric if r["verdict"] == "followed"]
+    if any(not any(s.endswith(f"— {note}") for note in notes) for s in card["strengths"]):  # a quote may hold "— "
         problems.append("a strength is not a followed row")
     return problems
 

@@ -10,6 +10,8 @@ evals/recordings/.
 from __future__ import annotations
 
 import concurrent.futures
+import difflib
+import itertools
 import logging
 import re
 import time
@@ -41,9 +43,17 @@ SELLER_VOICE = re.compile(
 ASSISTANT_SPEAK = re.compile(
     r"\bI'?m sorry,? but\b|\bI can(?:not|'t) (?:assist|help|comply)\b|\bas an? (?:AI|language model|assistant)\b"
     r"|\bhow (?:can|may) I (?:help|assist)\b|\bI'?m (?:just )?an? (?:AI|assistant)\b|\bhappy to help\b"
+    r"|\bhere(?:'s| is) (?:how|what) (?:the|a|your) customer\b|\bin (?:their|his|her) own words\b|以下是客户"
     r"|抱歉，?我(?:不能|无法)|我无法(?:协助|帮助|回答|完成)|作为(?:一个)?(?:AI|人工智能|语言模型|助手)|有什么(?:可以|能)帮(?:您|你)",
     re.IGNORECASE,
 )
+# A model introducing its answer instead of giving it ("Sure, here's how the customer would respond in their own
+# words:", "以下是客户的回复：") and a speaker label opening a line of a conversation it goes on to write.
+PREAMBLE = re.compile(
+    r"(?:here(?:'s| is)|below is|sure|certainly|okay)\b.*\b(?:customer|respond|reply|response|in (?:their|his|her) "
+    r"own words)\b.*[:：]\s*$|^(?:以下是|下面是|好的，以下).*[:：]\s*$", re.IGNORECASE)
+SPEAKER = re.compile(r"^\s*(?:rep|customer|sales(?:person)?|seller|buyer|销售|客户|顾客)\s*[:：]\s*", re.IGNORECASE)
+SAME_RATIO = 0.85  # a reply this close to an earlier line, letters and digits compared, copies it
 # Generic acknowledgements that carry no reaction at all ("我明白了，谢谢您的解释。").
 FILLER_PHRASES = re.compile(
     r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
@@ -104,6 +114,23 @@ def in_character(reply: str, lang: str, rep_message: str) -> bool:
     return judge_reply(reply, lang, rep_message)[0]
 
 
+def customer_words(raw: str) -> str:
+    """Return the customer's words from a model's raw output: without a preamble ("Sure, here's how the customer
+    would respond:"), a speaker label, quotes, or the rest of the conversation the model went on to write."""
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    while len(lines) > 1 and PREAMBLE.search(lines[0]):
+        lines.pop(0)
+    kept = lines[:1] + [line for line in itertools.takewhile(lambda line: not SPEAKER.match(line), lines[1:])]
+    text = SPEAKER.sub("", " ".join(kept)).strip().strip('"“”').strip()
+    return text
+
+
+def _same(reply: str, line: str) -> bool:
+    """Return whether a reply is (nearly) an earlier line word for word."""
+    a, b = re.sub(r"\W+", "", reply.lower()), re.sub(r"\W+", "", line.lower())
+    return bool(a and b) and (a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_RATIO)
+
+
 def carries_fact(reply: str, wordings: list[str]) -> bool:
     """Return whether a reply gives a fact: one of its figures, or (a fact without figures) most of its words."""
     figures = {f for w in wordings for f in FIGURE.findall(w)}
@@ -125,19 +152,24 @@ def _grams(text: str) -> set[str]:
 def judge_reply(
     reply: str, lang: str, rep_message: str, scripted: str = "", situations: list[str] | None = None,
     facts: list[list[str]] | None = None, stance: StanceReader | None = None,
+    history: list[tuple[str, str]] | None = None,
 ) -> tuple[bool, str]:
     """Return (whether to voice the reply, why): the customer's words, in the session language and stance.
 
     `facts`: the wordings of each fact the engine decided the customer gives this turn; the reply must give them.
     `stance`: reads each sentence's stance, held to the stance of the engine's `situations`.
+    `history`: the conversation so far, (who, text) pairs; a reply copying any earlier line is not the customer.
     """
     text = reply.strip()
     if not text:
         return False, "empty"
     if len(text) > MAX_REPLY_CHARS:
         return False, "too long"
-    if text == rep_message.strip():
+    earlier = history or []
+    if any(_same(text, line) for line in [rep_message, *(t for who, t in earlier if who == "rep")]):
         return False, "echoes the rep"
+    if any(_same(text, line) for who, line in earlier if who == "customer"):
+        return False, "repeats an earlier customer line"
     if ASSISTANT_SPEAK.search(text):
         return False, "refusal or assistant-speak"
     if detect_language(text) != lang:
@@ -214,10 +246,9 @@ class CustomerVoice:
             return scripted, "script"
         raw = str(getattr(message, "content", message))
         report.update(raw=raw, total_ms=round((time.perf_counter() - started) * 1000, 1))
-        reply = raw.strip().strip('"“”')
-        reply = re.sub(r"^(?:customer|客户)\s*[:：]\s*", "", reply, flags=re.IGNORECASE)
+        reply = customer_words(raw)
         wordings = [scenario.facts[slot].get(lang) for slot in facts or [] if slot in scenario.facts]
-        ok, why = judge_reply(reply, lang, rep_message, scripted, situations, wordings, self.stance)
+        ok, why = judge_reply(reply, lang, rep_message, scripted, situations, wordings, self.stance, history)
         report.update(outcome="served" if ok else "replaced", reason=why)
         if not ok:
             log.info("customer voice rejected (%s); using the scripted line", why)

@@ -69,3 +69,11 @@ def test_the_same_words_never_earn_credit_and_a_penalty_in_one_turn(service):
     out = service.turn(session, "说实话X那家质量不行的，上次有个客户用了他们的设备三个月就坏了")
     bad = {f["evidence"] for f in out["feedback"] if f["verdict"] == "violated"}
     assert bad and not any(f["verdict"] == "followed" and f["evidence"] in bad for f in out["feedback"])
+
+
+def test_a_quote_with_a_dash_in_it_does_not_trip_the_consistency_check(service):
+    session = service.start("no-budget", "en")["session_id"]
+    service.turn(session, "ok understood, year end. but just so i get it right — the project itself isnt dead, its timing?")
+    card = service.end(session)
+    assert any("right — the project" in s for s in card["strengths"])  # the quoted words hold a dash
+    assert consistency_problems(card) == []

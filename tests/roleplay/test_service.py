@@ -252,3 +252,29 @@ def test_the_stance_reader_holds_a_model_line_to_the_engines_decision(embedder, 
 
     found = contradiction(StanceReader(embedder).read(reply), situations)
     assert (found is None) if why is None else (found is not None and why in found), found
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    # What a real 1.5B model wrote as the customer (evals/results/sessions-recorded-sessions-openai.raw.jsonl)
+    ('Sure, here\'s how the customer would respond in their own words:\n"Okay, that\'s concrete. Can you be more '
+     'specific?"', "Okay, that's concrete. Can you be more specific?"),
+    ("Okay, that's concrete.\nRep: Can I ask what happened the last time you switched suppliers?\nCustomer:\n"
+     "I'm sorry, but I don't have any information on that.", "Okay, that's concrete."),
+    ("客户：那你们最快什么时候能开始？", "那你们最快什么时候能开始？"),
+])
+def test_the_customers_words_are_cut_out_of_what_the_model_wrote(raw, words):
+    from app.roleplay.voice import customer_words
+
+    assert customer_words(raw) == words
+
+
+def test_a_model_line_copying_an_earlier_line_of_the_conversation_is_not_used():
+    from app.roleplay.voice import judge_reply
+
+    first_rep = "王经理，理解您的顾虑，这个差价确实得跟老板讲清楚。方便说说老板最看重的是哪方面吗？"
+    history = [("customer", "您的报价我收到了。"), ("rep", first_rep), ("customer", "嗯，这个角度有点意思，能再具体一点吗？")]
+    rep = "那我下周把合同和分阶段切换计划发您，您带去跟财务总监过一下，行吗？"
+    assert judge_reply(first_rep, "zh", rep, history=history) == (False, "echoes the rep")
+    assert judge_reply("嗯，这个角度有点意思，能再具体一点吗？", "zh", rep, history=history) == (
+        False, "repeats an earlier customer line")
+    assert judge_reply("等等，合同的事先放一放，我的问题还没解决。", "zh", rep, history=history)[0]
