@@ -88,7 +88,10 @@ def fit_multiclass(
         clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x[train], target[train])
         oof[np.ix_(held, clf.classes_)] = clf.predict_proba(x[held])
     clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, target)
-    model = LinearModel("multiclass", labels, clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32),
+    coef, intercept = clf.coef_, clf.intercept_
+    if len(labels) == 2:  # one logit for the second class: a softmax over (0, logit) gives the same probabilities
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    model = LinearModel("multiclass", labels, coef.astype(np.float32), intercept.astype(np.float32),
                         np.zeros(len(labels), np.float32), embedder, dict(meta or {}))
     return model, oof
 

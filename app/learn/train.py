@@ -36,6 +36,7 @@ CONFIDENT_PRECISION = 0.85
 # The scope model's "sales" probability above which a reading is right at least this often on held-out folds: the
 # chat cascade trusts such a reading from the first model alone and skips the costly one (app/coaching/service.py).
 SURE_SALES_PRECISION = 0.985
+OK_SERVED = 0.85  # the share of good model lines the customer-voice check must let through (held-out folds)
 BLEND = 0.5  # the techniques' linear model's share of the score; the nearest-neighbour vote has the rest
 
 
@@ -183,14 +184,33 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
             reports["kind"] = multiclass_report(oof, y, model.labels)
     if want("stance"):
         from app.roleplay.scenarios import load_scenarios
-        from app.roleplay.stance import stance_training_lines
+        from app.roleplay.stance import StanceReader, pair_features, stance_training_lines
 
-        pairs = stance_training_lines(list(load_scenarios(SCENARIOS).values()))
-        x = cache.embed(embedder, [text for text, _ in pairs], progress=True)
-        y = [stance for _, stance in pairs]
-        model, oof = fit_multiclass(x, y, name, c=4.0, meta={"sentences": len(pairs)})
+        lines = stance_training_lines(list(load_scenarios(SCENARIOS).values()))
+        x = cache.embed(embedder, [text for text, _ in lines], progress=True)
+        y = [stance for _, stance in lines]
+        model, oof = fit_multiclass(x, y, name, c=4.0, meta={"sentences": len(lines)})
         model.save(model_path(ROLEPLAY_MODELS, "stance", name))
         reports["stance"] = multiclass_report(oof, y, model.labels)
+        # The pair model: does a model's line keep the stance of the engine's scripted line? Trained on labelled
+        # good and contradicting lines (the other bad kinds have their own checks), folds kept by scripted line.
+        pairs = [p for p in read_jsonl([ROLEPLAY_DATA / "stance-pairs.jsonl"]) if p["label"] in ("ok", "contradicts")]
+        reader = StanceReader(embedder, ROLEPLAY_MODELS)
+        xp = pair_features(reader, [p["reply"] for p in pairs], [p["scripted"] for p in pairs],
+                           [p["situations"] for p in pairs])
+        yp = [p["label"] for p in pairs]
+        cases = np.array([f"{p['rep']}|{p['scripted']}" for p in pairs])
+        pair_model, pair_oof = fit_multiclass(xp, yp, name, c=1.0, groups=cases, meta={"pairs": len(pairs)})
+        contra = pair_oof[:, pair_model.labels.index("contradicts")]
+        ok = np.array([v == "ok" for v in yp])
+        # Reject at the lowest probability that still voices OK_SERVED of the good lines on held-out folds.
+        reject_at = next(float(t) for t in np.arange(0.3, 1.0, 0.01) if (contra[ok] < t).mean() >= OK_SERVED)
+        pair_model.meta["reject_at"] = round(reject_at, 2)
+        pair_model.save(model_path(ROLEPLAY_MODELS, "stance-pairs", name))
+        reports["stance_pairs"] = {"reject_at": round(reject_at, 2),
+                                   "ok_served": round(float((contra[ok] < reject_at).mean()), 3),
+                                   "contradictions_replaced": round(float((contra[~ok] >= reject_at).mean()), 3),
+                                   "pairs": len(pairs)}
     return reports
 
 

@@ -236,7 +236,8 @@ def _answer_facts(scenario: Scenario, s: dict[str, Any], asked: list[str], trust
     level = LEVELS[s["difficulty"]]
     opened = any(o["status"] in ("revealed", "resolved") for o in s["objections"])
     out = []
-    for slot in asked[:2]:
+    # Asked several things at once, the customer answers what the fact sheet holds first.
+    for slot in sorted(asked, key=lambda slot: slot not in scenario.facts)[:2]:
         fact = scenario.facts.get(slot)
         # Depth 1 is shared with a rep who has not lost the customer's trust; depth 2 (the story behind the
         # real concern) only once that concern is out and trust is high.

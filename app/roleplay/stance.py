@@ -14,7 +14,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.knowledge.embedder import Embedder
+import numpy as np
+
+from app.knowledge.embedder import Embedder, parts_of
 from app.learn.linear import embed_features, load_for
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,32 @@ class Reading:
 
 
 class StanceReader:
-    """Read the stance of each sentence of a customer line (None when no model is trained for the embedder)."""
+    """Read the stance of each sentence of a customer line (None when no model is trained for the embedder), and
+    judge whether a model's line keeps the stance of the engine's scripted line."""
 
     def __init__(self, embedder: Embedder, folder: Path = MODELS) -> None:
         self.embedder = embedder
         self.model = load_for(folder, "stance", embedder)
+        self.pairs = load_for(folder, "stance-pairs", embedder) if self.model is not None else None
         if self.model is None:
             log.warning("no trained stance model for embedder %s: run `coach train --only stance`", embedder.name)
+
+    def judge(self, reply: str, scripted: str, situations: list[str]) -> str | None:
+        """Return why `reply` does not keep the stance of `scripted` (the engine's line for `situations`), or None.
+
+        The sentence rules of `contradiction` catch the plain cases (refusing to commit once the concern is settled,
+        leaving when the engine did not end the conversation); the pair model, trained on labelled good and
+        contradicting lines, judges the rest.
+        """
+        if self.model is None:
+            return None
+        ruled = contradiction(self.read(reply), situations)
+        if ruled or self.pairs is None or not scripted:
+            return ruled
+        x = pair_features(self, [reply], [scripted], [situations])
+        p = float(self.pairs.scores(x)[0, self.pairs.labels.index("contradicts")])
+        return "the line does not take the stance of the scripted one" if p >= float(
+            self.pairs.meta["reject_at"]) else None  # type: ignore[arg-type]
 
     def read(self, line: str) -> list[Reading]:
         """Return each sentence's stance and probability."""
@@ -88,8 +109,11 @@ def contradiction(readings: list[Reading], situations: list[str], sure: float = 
         return "the customer walks away, which the engine did not decide"
     if "forward" in wanted and "not_yet" not in wanted and "not_yet" in said:
         return "the customer refuses to commit although the engine decided the concern is settled"
-    if wanted <= RESISTING | {"neutral"} and "forward" in said:
-        return "the customer agrees although the engine decided the customer pushes back"
+    if wanted <= {"forward", "neutral"} and said & RESISTING:
+        return "the customer pushes back although the engine decided the concern is settled"
+    if "forward" not in wanted and "forward" in said:
+        return ("the customer agrees although the engine decided the customer pushes back" if wanted & RESISTING
+                else "the customer agrees although the engine did not decide the concern is settled")
     if wanted & {"open", "forward"} and not wanted & RESISTING and all(s in RESISTING for s in leaning):
         return "the customer only repeats the objection although the engine decided the customer moves on"
     return None
@@ -120,3 +144,24 @@ def stance_training_lines(scenarios: list[object]) -> list[tuple[str, str]]:
                         add(text, STANCE_OF[key])
     return sorted(set(out))
 
+
+
+def pair_features(reader: StanceReader, replies: list[str], scripted: list[str], situations: list[list[str]]
+                  ) -> np.ndarray:
+    """Features of (model line, scripted line) pairs: how close their meaning is per embedding model, their stance
+    distributions and how those agree, and whether the sentence rules see a contradiction."""
+    assert reader.model is not None
+    xr, xs = embed_features(reader.embedder, replies), embed_features(reader.embedder, scripted)
+    columns, start = [], 0
+    for part in parts_of(reader.embedder):
+        end = start + part.dim
+        columns.append(_cosine(xr[:, start:end], xs[:, start:end]))
+        start = end
+    dr, ds = reader.model.scores(xr), reader.model.scores(xs)
+    rules = [contradiction(reader.read(r), s) is not None for r, s in zip(replies, situations, strict=True)]
+    return np.hstack([*columns, dr, ds, dr * ds, _cosine(dr, ds), np.array(rules, dtype=np.float32)[:, None]])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return ((a * b).sum(axis=1) / norms)[:, None]

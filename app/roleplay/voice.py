@@ -21,7 +21,7 @@ from typing import Any
 
 from app.coaching.llm_client import Budget, ChatClient
 from app.roleplay.scenarios import Scenario
-from app.roleplay.stance import StanceReader, contradiction
+from app.roleplay.stance import StanceReader
 from app.text import detect_language
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,19 @@ SELLER_VOICE = re.compile(
     r"|\bi (?:can|could|will|'ll) (?:offer|give) you\b|\blet me (?:show|walk) you (?:through )?(?:our|the demo)"
     r"|\b(?:would|do) you like to (?:sign|proceed|buy|order)|\bthank you for (?:choosing|considering) us\b"
     r"|我们的(?:产品|方案|系统|报价|服务|价格)|(?:给|为)您(?:提供|优惠|打折|申请)|我可以给您|作为(?:销售|您的顾问|AI|人工智能)"
-    r"|您(?:要|想)不要(?:签|下单|购买)|感谢您选择我们",
+    r"|您(?:要|想)不要(?:签|下单|购买)|感谢您选择我们"
+    # the seller's promises about starting and terms ("we can start next month, payment terms are flexible")
+    r"|\bwe can (?:start|begin|kick off|deliver)\b|\bpayment terms are flexible\b"
+    r"|我们(?:下个月|下周|马上)?就能(?:启动|开始|交付)|付款方式(?:也)?很灵活",
+    re.IGNORECASE,
+)
+# A coach or tutor talking about the practice instead of the customer in it.
+COACH_SPEAK = re.compile(
+    r"(?:great|good|excellent) question|here are (?:some|a few) (?:points|tips|ways|suggestions|things)"
+    r"|^\s*(?:hint|tip)\s*:|\btry (?:asking|explaining|saying|to)\b|\brole[- ]?play\b|\b(?:training|practice) "
+    r"(?:scenario|session|exercise)\b|\bsimulated customer\b|\byou(?:'re| are) doing (?:great|well|fine)\b"
+    r"|\b(?:good|great|nice) job\b|\bwell done\b|\bis a (?:great|good|proven) (?:way|strategy|approach) to\b"
+    r"|以下是|几点建议|你做得(?:不错|很好)|做得很好|模拟客户|角色扮演|练习|重新开始|是(?:促进成交|成交)的好方法|您可以考虑",
     re.IGNORECASE,
 )
 # A model refusing or stepping out of the role: never a customer's line.
@@ -44,6 +56,13 @@ ASSISTANT_SPEAK = re.compile(
     r"\bI'?m sorry,? but\b|\bI can(?:not|'t) (?:assist|help|comply)\b|\bas an? (?:AI|language model|assistant)\b"
     r"|\bhow (?:can|may) I (?:help|assist)\b|\bI'?m (?:just )?an? (?:AI|assistant)\b|\bhappy to help\b"
     r"|\bhere(?:'s| is) (?:how|what) (?:the|a|your) customer\b|\bin (?:their|his|her) own words\b|以下是客户"
+    r"|\bI (?:apologi[sz]e|am sorry|'m sorry),? (?:but )?I (?:can(?:no|')t|am unable|'m unable)\b"
+    r"|\bI(?:'m| am) unable to (?:provide|share|assist|help|repeat|answer)\b|\bdon'?t have access to\b"
+    r"|\bcan'?t repeat (?:previous|earlier)\b|\bneed more information to answer\b"
+    r"|\banswer that (?:question )?accurately\b"
+    r"|\bclarify (?:your|the) question\b|\b(?:feel free to ask|let me know if you have (?:any )?(?:other|more|further) "
+    r"questions|(?:is there )?anything else I can (?:help|do) (?:you )?with)\b|\byou(?:'re| are) welcome\b"
+    r"|需要更多信息|准确回答|无法提供|不能提供|无法重复|不能重复"
     r"|抱歉，?我(?:不能|无法)|我无法(?:协助|帮助|回答|完成)|作为(?:一个)?(?:AI|人工智能|语言模型|助手)|有什么(?:可以|能)帮(?:您|你)",
     re.IGNORECASE,
 )
@@ -56,8 +75,9 @@ SPEAKER = re.compile(r"^\s*(?:rep|customer|sales(?:person)?|seller|buyer|销售|
 SAME_RATIO = 0.85  # a reply this close to an earlier line, letters and digits compared, copies it
 # Generic acknowledgements that carry no reaction at all ("我明白了，谢谢您的解释。").
 FILLER_PHRASES = re.compile(
-    r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
-    r"|\b(?:i see|i understand|understood|got it|okay|ok|alright|sure|thanks?(?: you)?(?: for (?:the|your) "
+    r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|哈+|呵+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
+    r"|\b(?:i see|i understand|understood|got it|okay|ok|alright|sure|yes|yeah|(?:ha)+|lol"
+    r"|thanks?(?: you)?(?: for (?:the|your) "
     r"(?:explanation|information|info|clarification))?|that makes sense|noted)\b",
     re.IGNORECASE,
 )
@@ -80,6 +100,7 @@ FACT_OVERLAP = 0.5  # a fact without figures: the share of its words (zh: charac
 # Situations where the engine decided the customer resists, and where it decided the customer moves forward.
 RESISTING = {"pushback", "premature_close", "argue", "pressure", "blame_customer", "walked_away", "time_up"}
 FORWARD = {"resolved", "progressed", "buying_signal", "softened", "reveal"}
+HELD_BACK = {"fact_unknown", "fact_guarded"}  # the customer does not know, or will not share yet
 
 SITUATION_TEXT = {
     "reveal": "the rep's question worked: admit your real concern.",
@@ -176,12 +197,20 @@ def judge_reply(
         return False, "wrong language"
     if SELLER_VOICE.search(text):
         return False, "seller's voice"
+    if COACH_SPEAK.search(text):
+        return False, "a coach's voice, not the customer's"
     if len(re.sub(r"[\W_]+", "", FILLER_PHRASES.sub("", text))) <= 2:
         return False, "generic filler"
     for wordings in facts or []:
         if not carries_fact(text, wordings):
             return False, "leaves out the fact the engine gives"
     keys = {k.rsplit(":", 1)[-1] for k in situations or []}
+    known = set(FIGURE.findall(f"{scripted} {rep_message}"))
+    if keys & HELD_BACK and any(f not in known for f in FIGURE.findall(text)):
+        return False, "gives a figure the engine held back"
+    if stance is not None and stance.model is not None and situations:
+        why = stance.judge(text, scripted, situations)
+        return (False, f"contradicts the engine: {why}") if why else (True, "in character")
     resisting = bool(keys & RESISTING) if keys else bool(
         scripted and PUSHBACK.search(scripted) and not AGREE.search(scripted))
     if resisting and not PUSHBACK.search(text):
@@ -189,10 +218,6 @@ def judge_reply(
     if keys and keys <= FORWARD and AGREE.search(scripted or "") and not AGREE.search(text) and PUSHBACK.search(
             text) and not PUSHBACK.search(scripted):
         return False, "contradicts the engine: it decided the customer moves forward"
-    if stance is not None and situations:
-        why = contradiction(stance.read(text), situations)
-        if why:
-            return False, f"contradicts the engine: {why}"
     return True, "in character"
 
 

@@ -82,3 +82,11 @@ def test_the_neighbour_vote_follows_the_closest_labelled_sentences_and_round_tri
     assert vote.vectors.dtype == np.int8  # one byte a dimension
     held = held_out_vote(x, target, grouped_folds(len(y)))
     assert ((held[:, 0] > 0.5) == target[:, 0]).mean() > 0.95  # each row is voted on without itself
+
+
+def test_a_two_class_model_gives_the_same_probabilities_as_its_cross_validation():
+    x, y = _blobs()
+    two = ["a" if v == "a" else "rest" for v in y]
+    model, _ = fit_multiclass(x, two, "toy")
+    probs = model.scores(np.array([[3, 0, 0], [0, 3, 0]], dtype=np.float32))
+    assert probs.shape == (2, 2) and probs[0, 0] > 0.9 and probs[1, 1] > 0.9  # not 1.0 for every row

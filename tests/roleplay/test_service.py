@@ -278,3 +278,21 @@ def test_a_model_line_copying_an_earlier_line_of_the_conversation_is_not_used():
     assert judge_reply("嗯，这个角度有点意思，能再具体一点吗？", "zh", rep, history=history) == (
         False, "repeats an earlier customer line")
     assert judge_reply("等等，合同的事先放一放，我的问题还没解决。", "zh", rep, history=history)[0]
+
+
+@pytest.mark.parametrize(("reply", "scripted", "situations", "kept"), [
+    ("Hold on, we haven't sorted out my concern yet. It's too early to talk about signing. Right, that's a case I "
+     "can take to the CFO. There's another thing: switching suppliers is a risk for us.",
+     "That's a fair trade. Right, that's a case I can take to the CFO. There's another thing: switching suppliers is "
+     "a risk for us.", ["obj:price:resolved", "obj:switch-risk:pushback"], False),
+    ("价格差摆在那儿，您绕不过去的。", "既然您这么问。这个我可以记下来，但还不够说服财务。", ["obj:price:softened"], False),
+    ("Okay, that's concrete. Can you be more specific about the payback?",
+     "Now that's concrete. Okay, that's a useful angle. Can you be more specific?", ["obj:price:softened"], True),
+    ("等一下，问题还没解决，先别谈合同。", "等等，我的问题还没解决呢，现在谈签约太早了。", ["premature_close"], True),
+])
+def test_the_pair_model_holds_a_model_line_to_the_scripted_lines_stance(embedder, reply, scripted, situations, kept):
+    from app.roleplay.stance import StanceReader
+
+    reader = StanceReader(embedder)
+    assert reader.pairs is not None  # shipped with the default embedder
+    assert (reader.judge(reply, scripted, situations) is None) is kept
