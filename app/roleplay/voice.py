@@ -73,6 +73,10 @@ PREAMBLE = re.compile(
     r"own words)\b.*[:：]\s*$|^(?:以下是|下面是|好的，以下).*[:：]\s*$", re.IGNORECASE)
 SPEAKER = re.compile(r"^\s*(?:rep|customer|sales(?:person)?|seller|buyer|销售|客户|顾客)\s*[:：]\s*", re.IGNORECASE)
 SAME_RATIO = 0.85  # a reply this close to an earlier line, letters and digits compared, copies it
+# A sentence of a reply that is mostly one stretch of an earlier line (at least this share of it, and at least so
+# many characters: a short quote such as "Cut downtime 30%?" is a customer's fair question back) copies it.
+ECHO_SHARE, ECHO_MIN_ZH, ECHO_MIN_EN = 0.75, 10, 24
+SENTENCE_END = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+")
 # Generic acknowledgements that carry no reaction at all ("我明白了，谢谢您的解释。").
 FILLER_PHRASES = re.compile(
     r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|哈+|呵+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
@@ -147,9 +151,26 @@ def customer_words(raw: str) -> str:
 
 
 def _same(reply: str, line: str) -> bool:
-    """Return whether a reply is (nearly) an earlier line word for word."""
-    a, b = re.sub(r"\W+", "", reply.lower()), re.sub(r"\W+", "", line.lower())
-    return bool(a and b) and (a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_RATIO)
+    """Return whether a reply is (nearly) an earlier line word for word, or one of its sentences is mostly one
+    stretch of that line ("好的，我明白了。请问你们一年大概要采购多少台？" after the rep asked exactly that)."""
+    a, b = _letters(reply), _letters(line)
+    if not (a and b):
+        return False
+    if a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_RATIO:
+        return True
+    for sentence in SENTENCE_END.split(reply):
+        part = _letters(sentence)
+        if not part:
+            continue
+        block = difflib.SequenceMatcher(None, part, b, autojunk=False).find_longest_match(0, len(part), 0, len(b))
+        shortest = ECHO_MIN_ZH if re.search(r"[\u4e00-\u9fff]", part) else ECHO_MIN_EN
+        if block.size >= max(shortest, ECHO_SHARE * len(part)):
+            return True
+    return False
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def carries_fact(reply: str, wordings: list[str]) -> bool:

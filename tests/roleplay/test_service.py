@@ -296,3 +296,17 @@ def test_the_pair_model_holds_a_model_line_to_the_scripted_lines_stance(embedder
     reader = StanceReader(embedder)
     assert reader.pairs is not None  # shipped with the default embedder
     assert (reader.judge(reply, scripted, situations) is None) is kept
+
+
+@pytest.mark.parametrize(("reply", "echo"), [
+    ("好的，我明白了。请问你们一年大概要采购多少台？", True),  # a real 1.5B model's line, asking the rep's question back
+    ("Cut downtime 30%? Prove it.", False),  # a short quote is a fair question back
+    ("一年一百二十万件左右，三条线都要。", False),
+])
+def test_a_line_asking_the_reps_question_back_is_an_echo(reply, echo):
+    from app.roleplay.voice import judge_reply
+
+    history = [("rep", "We cut downtime 30% at plants like yours.")]
+    lang = "en" if "Cut" in reply else "zh"
+    why = judge_reply(reply, lang, "顺便问下，你们一年大概要采购多少台？", history=history)[1]
+    assert (why == "echoes the rep") is echo, why
