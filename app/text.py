@@ -24,6 +24,11 @@ ZH_STOPWORDS = frozenset(
 _jieba_lock = threading.Lock()
 
 
+def letters(text: str) -> str:
+    """Return a text's letters and digits in lower case, without punctuation or spaces (for comparing wordings)."""
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
 def detect_language(text: str) -> str:
     """Return 'zh' when the text is mostly Chinese, else 'en'."""
     cjk = len(CJK.findall(text))

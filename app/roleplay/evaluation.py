@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.roleplay.techniques import TECHNIQUES, Detector
+from app.text import letters
 
 if TYPE_CHECKING:
     from app.roleplay.service import RoleplayService
@@ -163,8 +163,8 @@ def play_session(service: RoleplayService, session: dict[str, Any]) -> dict[str,
             out = service.turn(sid, turn["text"], report=report)
             ended = out["done"]
             voiced = report.get("outcome") == "served"  # a model's line gives a fact in its own words
-            said = _letters(out["customer"])  # a fact said again runs its sentences into one: compare the words
-            answers = {slot: any(_letters(line) in said for line in fact.get(session["lang"]))
+            said = letters(out["customer"])  # a fact said again runs its sentences into one: compare the words
+            answers = {slot: any(letters(line) in said for line in fact.get(session["lang"]))
                        or (voiced and carries_fact(out["customer"], fact.get(session["lang"])))
                        for slot, fact in scenario.facts.items()}
             if report:
@@ -178,11 +178,6 @@ def play_session(service: RoleplayService, session: dict[str, Any]) -> dict[str,
     card = service.end(sid)
     return {"id": session["id"], "scenario": session["scenario"], "lang": session["lang"], "turns": turns,
             "scorecard": card, "opening": started["customer"]}
-
-
-def _letters(text: str) -> str:
-    """Return a text's letters and digits, lower case (punctuation and spacing ignored)."""
-    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The LLM only rephrases the scripted reaction in character. Its reply is checked (judge_reply), and the scripted
 line is used whenever the model errs, times out, answers in the wrong language, refuses or talks like an
 assistant, says nothing (generic filler), slips into the seller's voice, or takes a stance the engine did not
-decide: the scripted line's intent is the reference. The recorded real-model lines behind these checks are in
-evals/recordings/.
+decide: the scripted line's intent is the reference (app/roleplay/stance.py), copies an earlier line of the
+conversation, talks like a coach, or leaves out or makes up a fact. The recorded real-model lines behind these
+checks are in evals/recordings/ and evals/results/real-qwen2.5-coder-1.5b/.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from string import Template
 from typing import Any
 
 from app.coaching.llm_client import Budget, ChatClient
+from app.roleplay.engine import SENTENCE_END
 from app.roleplay.scenarios import Scenario
 from app.roleplay.stance import StanceReader
-from app.text import detect_language
+from app.text import detect_language, letters
 
 log = logging.getLogger(__name__)
 PROMPT_FILE = "roleplay_customer.txt"
@@ -76,7 +78,6 @@ SAME_RATIO = 0.85  # a reply this close to an earlier line, letters and digits c
 # A sentence of a reply that is mostly one stretch of an earlier line (at least this share of it, and at least so
 # many characters: a short quote such as "Cut downtime 30%?" is a customer's fair question back) copies it.
 ECHO_SHARE, ECHO_MIN_ZH, ECHO_MIN_EN = 0.75, 10, 24
-SENTENCE_END = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+")
 # Generic acknowledgements that carry no reaction at all ("我明白了，谢谢您的解释。").
 FILLER_PHRASES = re.compile(
     r"我?(?:明白|了解|知道|清楚)了?|好的|好吧|嗯+|哈+|呵+|谢谢(?:您|你)?的?(?:解释|说明|介绍|分享)?|感谢(?:您|你)的?(?:解释|说明|介绍)?"
@@ -153,13 +154,13 @@ def customer_words(raw: str) -> str:
 def _same(reply: str, line: str) -> bool:
     """Return whether a reply is (nearly) an earlier line word for word, or one of its sentences is mostly one
     stretch of that line ("好的，我明白了。请问你们一年大概要采购多少台？" after the rep asked exactly that)."""
-    a, b = _letters(reply), _letters(line)
+    a, b = letters(reply), letters(line)
     if not (a and b):
         return False
     if a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_RATIO:
         return True
     for sentence in SENTENCE_END.split(reply):
-        part = _letters(sentence)
+        part = letters(sentence)
         if not part:
             continue
         block = difflib.SequenceMatcher(None, part, b, autojunk=False).find_longest_match(0, len(part), 0, len(b))
@@ -167,10 +168,6 @@ def _same(reply: str, line: str) -> bool:
         if block.size >= max(shortest, ECHO_SHARE * len(part)):
             return True
     return False
-
-
-def _letters(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def carries_fact(reply: str, wordings: list[str]) -> bool:

@@ -57,7 +57,8 @@ def test_never_breaking_a_standard_is_credited_only_over_a_clean_conversation(se
     assert "s4.standard.3" not in [r["id"] for r in card["rubric"] if r["verdict"] == "missed"]
     clean = service.start("price-objection", "en")["session_id"]
     for message in ["I hear you, 20% is a real gap.", "What would your boss need to see to sign off on it?",
-                    "How many parts a year do you run?", "Plants your size cut downtime by 30%; it pays back in a year."]:
+                    "How many parts a year do you run?",
+                    "Plants your size cut downtime by 30%; it pays back in a year."]:
         service.turn(clean, message)
     kept = service.end(clean)
     assert any(r["verdict"] == "followed" and r["turn"] == 0 for r in kept["rubric"])
@@ -73,7 +74,8 @@ def test_the_same_words_never_earn_credit_and_a_penalty_in_one_turn(service):
 
 def test_a_quote_with_a_dash_in_it_does_not_trip_the_consistency_check(service):
     session = service.start("no-budget", "en")["session_id"]
-    service.turn(session, "ok understood, year end. but just so i get it right — the project itself isnt dead, its timing?")
+    service.turn(session, "ok understood, year end. but just so i get it right — the project itself isnt dead, "
+                          "its timing?")
     card = service.end(session)
     assert any("right — the project" in s for s in card["strengths"])  # the quoted words hold a dash
     assert consistency_problems(card) == []

@@ -272,7 +272,8 @@ def test_a_model_line_copying_an_earlier_line_of_the_conversation_is_not_used():
     from app.roleplay.voice import judge_reply
 
     first_rep = "王经理，理解您的顾虑，这个差价确实得跟老板讲清楚。方便说说老板最看重的是哪方面吗？"
-    history = [("customer", "您的报价我收到了。"), ("rep", first_rep), ("customer", "嗯，这个角度有点意思，能再具体一点吗？")]
+    history = [("customer", "您的报价我收到了。"), ("rep", first_rep),
+               ("customer", "嗯，这个角度有点意思，能再具体一点吗？")]
     rep = "那我下周把合同和分阶段切换计划发您，您带去跟财务总监过一下，行吗？"
     assert judge_reply(first_rep, "zh", rep, history=history) == (False, "echoes the rep")
     assert judge_reply("嗯，这个角度有点意思，能再具体一点吗？", "zh", rep, history=history) == (
@@ -285,7 +286,8 @@ def test_a_model_line_copying_an_earlier_line_of_the_conversation_is_not_used():
      "can take to the CFO. There's another thing: switching suppliers is a risk for us.",
      "That's a fair trade. Right, that's a case I can take to the CFO. There's another thing: switching suppliers is "
      "a risk for us.", ["obj:price:resolved", "obj:switch-risk:pushback"], False),
-    ("价格差摆在那儿，您绕不过去的。", "既然您这么问。这个我可以记下来，但还不够说服财务。", ["obj:price:softened"], False),
+    ("价格差摆在那儿，您绕不过去的。", "既然您这么问。这个我可以记下来，但还不够说服财务。",
+     ["obj:price:softened"], False),
     ("Okay, that's concrete. Can you be more specific about the payback?",
      "Now that's concrete. Okay, that's a useful angle. Can you be more specific?", ["obj:price:softened"], True),
     ("等一下，问题还没解决，先别谈合同。", "等等，我的问题还没解决呢，现在谈签约太早了。", ["premature_close"], True),
@@ -299,7 +301,7 @@ def test_the_pair_model_holds_a_model_line_to_the_scripted_lines_stance(embedder
 
 
 @pytest.mark.parametrize(("reply", "echo"), [
-    ("好的，我明白了。请问你们一年大概要采购多少台？", True),  # a real 1.5B model's line, asking the rep's question back
+    ("好的，我明白了。请问你们一年大概要采购多少台？", True),  # a real 1.5B model asked the rep's question back
     ("Cut downtime 30%? Prove it.", False),  # a short quote is a fair question back
     ("一年一百二十万件左右，三条线都要。", False),
 ])
