@@ -308,6 +308,9 @@ FACT_FLOOR, FACT_FLOOR_QUESTION = 0.5, 0.3
 # On held-out folds of the training clauses 27% of fact questions were, and the right slot was the first reading for
 # 52% of them and one of the two for 82% (81% and 93% over all fact questions).
 AMBIGUOUS_SHARE = 0.3
+LEADING_CONJUNCTION = re.compile(r"^\s*(?:(?:but|and|so|however|though)\b|不过|但是|但|可是|而且|所以)[\s,，、]*",
+                                 re.IGNORECASE)
+LINEAR_SURE = 0.98  # writer-held-out folds: violation precision 0.875 -> 0.868, recall 0.709 -> 0.718
 MAX_CLAUSES = 12
 KINDS = ("normal", "filler", "greeting", "repeat_request", "meta")
 KIND_FLOOR, NOT_A_MOVE = 0.6, 0.1
@@ -433,13 +436,16 @@ class Detector:
         # Bounded work per message however long it is: at most MAX_CLAUSES clauses, each read to a bounded prefix.
         units = [[analysed_prefix(c, MAX_ANALYSED_TOKENS) for c in sentences(m)[:MAX_CLAUSES]] for m in messages]
         messages = [analysed_prefix(m, MAX_ANALYSED_TOKENS) for m in messages]
-        flat = [u for parts in units for u in parts]
+        # A clause split off before "but" / "不过" is read without its conjunction: alone, the short fragment's
+        # embedding is mostly the conjunction ("but I'll check with engineering." sat among arguing "but…" lines).
+        flat = [LEADING_CONJUNCTION.sub("", u) or u for parts in units for u in parts]
         needs_vectors = any(m is not None for m in (self.techniques, self.facts, self.kinds))
         vectors = embed_features(self.embedder, flat + messages) if needs_vectors and flat else None
         results, start = [], 0
         for i, (message, parts) in enumerate(zip(messages, units, strict=True)):
             clause_x = vectors[start:start + len(parts)] if vectors is not None else None
-            tech_x = np.hstack([clause_x, lexical_features(parts)]) if clause_x is not None else None
+            read = flat[start:start + len(parts)]
+            tech_x = np.hstack([clause_x, lexical_features(read)]) if clause_x is not None else None
             message_x = vectors[len(flat) + i] if vectors is not None else None
             start += len(parts)
             detections = self._techniques(message, parts, tech_x, clause_x)
@@ -459,8 +465,12 @@ class Detector:
         model = self.techniques
         probs = model.scores(x) if model is not None and x is not None else None
         if probs is not None and self.neighbours is not None and clause_x is not None:
-            blend = float(model.meta["neighbours"])  # type: ignore[union-attr, arg-type]
-            probs = blend * probs + (1 - blend) * self.neighbours.scores(clause_x)
+            assert model is not None
+            blend = float(model.meta["neighbours"])  # type: ignore[arg-type]
+            blended = blend * probs + (1 - blend) * self.neighbours.scores(clause_x)
+            # The vote may raise a label the linear model is unsure of, not veto one it is sure of: neighbours in
+            # embedding space cannot see polarity ("您这个说法不对" sits among "您说得对" acknowledgements).
+            probs = np.where(probs >= LINEAR_SURE, np.maximum(blended, model.thresholds), blended)
         for row, clause in enumerate(parts):
             candidates: dict[str, Detection] = {}
             if model is None or probs is None:
