@@ -184,7 +184,7 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
             reports["kind"] = multiclass_report(oof, y, model.labels)
     if want("stance"):
         from app.roleplay.scenarios import load_scenarios
-        from app.roleplay.stance import StanceReader, pair_features, stance_training_lines
+        from app.roleplay.stance import StanceReader, contradiction, pair_features, stance_training_lines
 
         lines = stance_training_lines(list(load_scenarios(SCENARIOS).values()))
         x = cache.embed(embedder, [text for text, _ in lines], progress=True)
@@ -196,8 +196,8 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
         # good and contradicting lines (the other bad kinds have their own checks), folds kept by scripted line.
         pairs = [p for p in read_jsonl([ROLEPLAY_DATA / "stance-pairs.jsonl"]) if p["label"] in ("ok", "contradicts")]
         reader = StanceReader(embedder, ROLEPLAY_MODELS)
-        xp = pair_features(reader, [p["reply"] for p in pairs], [p["scripted"] for p in pairs],
-                           [p["situations"] for p in pairs])
+        ruled = [contradiction(reader.read(p["reply"]), p["situations"]) is not None for p in pairs]
+        xp = pair_features(reader, [p["reply"] for p in pairs], [p["scripted"] for p in pairs], ruled)
         yp = [p["label"] for p in pairs]
         cases = np.array([f"{p['rep']}|{p['scripted']}" for p in pairs])
         pair_model, pair_oof = fit_multiclass(xp, yp, name, c=1.0, groups=cases, meta={"pairs": len(pairs)})

@@ -35,7 +35,7 @@ STANCE_OF = {
     "already_said": "neutral", "fact": "neutral",
 }
 STANCES = ("forward", "open", "object", "not_yet", "upset", "leave", "neutral")
-RESISTING = frozenset({"object", "not_yet", "upset"})
+RESISTING_STANCES = frozenset({"object", "not_yet", "upset"})
 
 # A sentence is read as a stance when the model gives it at least this probability (calibrated; see module doc).
 SURE = 0.6
@@ -73,7 +73,7 @@ class StanceReader:
         ruled = contradiction(self.read(reply), situations)
         if ruled or self.pairs is None or not scripted:
             return ruled
-        x = pair_features(self, [reply], [scripted], [situations])
+        x = pair_features(self, [reply], [scripted], [False])  # the rules saw no contradiction
         p = float(self.pairs.scores(x)[0, self.pairs.labels.index("contradicts")])
         return "the line does not take the stance of the scripted one" if p >= float(
             self.pairs.meta["reject_at"]) else None  # type: ignore[arg-type]
@@ -109,12 +109,12 @@ def contradiction(readings: list[Reading], situations: list[str], sure: float = 
         return "the customer walks away, which the engine did not decide"
     if "forward" in wanted and "not_yet" not in wanted and "not_yet" in said:
         return "the customer refuses to commit although the engine decided the concern is settled"
-    if wanted <= {"forward", "neutral"} and said & RESISTING:
+    if wanted <= {"forward", "neutral"} and said & RESISTING_STANCES:
         return "the customer pushes back although the engine decided the concern is settled"
     if "forward" not in wanted and "forward" in said:
-        return ("the customer agrees although the engine decided the customer pushes back" if wanted & RESISTING
+        return ("the customer agrees although the engine decided the customer pushes back" if wanted & RESISTING_STANCES
                 else "the customer agrees although the engine did not decide the concern is settled")
-    if wanted & {"open", "forward"} and not wanted & RESISTING and all(s in RESISTING for s in leaning):
+    if wanted & {"open", "forward"} and not wanted & RESISTING_STANCES and all(s in RESISTING_STANCES for s in leaning):
         return "the customer only repeats the objection although the engine decided the customer moves on"
     return None
 
@@ -146,10 +146,9 @@ def stance_training_lines(scenarios: list[object]) -> list[tuple[str, str]]:
 
 
 
-def pair_features(reader: StanceReader, replies: list[str], scripted: list[str], situations: list[list[str]]
-                  ) -> np.ndarray:
+def pair_features(reader: StanceReader, replies: list[str], scripted: list[str], ruled: list[bool]) -> np.ndarray:
     """Features of (model line, scripted line) pairs: how close their meaning is per embedding model, their stance
-    distributions and how those agree, and whether the sentence rules see a contradiction."""
+    distributions and how those agree, and whether the sentence rules saw a contradiction (`ruled`)."""
     assert reader.model is not None
     xr, xs = embed_features(reader.embedder, replies), embed_features(reader.embedder, scripted)
     columns, start = [], 0
@@ -158,8 +157,7 @@ def pair_features(reader: StanceReader, replies: list[str], scripted: list[str],
         columns.append(_cosine(xr[:, start:end], xs[:, start:end]))
         start = end
     dr, ds = reader.model.scores(xr), reader.model.scores(xs)
-    rules = [contradiction(reader.read(r), s) is not None for r, s in zip(replies, situations, strict=True)]
-    return np.hstack([*columns, dr, ds, dr * ds, _cosine(dr, ds), np.array(rules, dtype=np.float32)[:, None]])
+    return np.hstack([*columns, dr, ds, dr * ds, _cosine(dr, ds), np.array(ruled, dtype=np.float32)[:, None]])
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from app.knowledge.embedder import Embedder
-from app.learn.linear import embed_features, feature_name, load_for, model_path
+from app.learn.linear import LinearModel, embed_features, feature_name, load_for, model_path
 from app.learn.neighbours import Neighbours
 from app.limits import MAX_ANALYSED_TOKENS
 from app.text import analysed_prefix
@@ -412,7 +412,7 @@ class Detector:
     def __init__(self, embedder: Embedder, folder: Path = MODELS) -> None:
         self.embedder = embedder
         self.techniques = load_for(folder, "techniques", embedder)
-        self.neighbours = _neighbours(folder, embedder) if self.techniques is not None else None
+        self.neighbours = _neighbours(folder, embedder, self.techniques)
         self.facts = load_for(folder, "facts", embedder)
         self.kinds = load_for(folder, "kind", embedder)
         if self.techniques is None:
@@ -530,9 +530,8 @@ class Detector:
 
 
 
-def _neighbours(folder: Path, embedder: Embedder) -> Neighbours | None:
-    """Return the nearest-neighbour vote trained with the techniques model, when that model blends one in."""
-    model = load_for(folder, "techniques", embedder)
+def _neighbours(folder: Path, embedder: Embedder, model: LinearModel | None) -> Neighbours | None:
+    """Return the nearest-neighbour vote trained with the techniques `model`, when that model blends one in."""
     if model is None or not model.meta.get("neighbours"):
         return None
     path = model_path(folder, "techniques-neighbours", feature_name(embedder))

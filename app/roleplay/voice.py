@@ -24,7 +24,7 @@ from app.coaching.llm_client import Budget, ChatClient
 from app.roleplay.engine import SENTENCE_END
 from app.roleplay.scenarios import Scenario
 from app.roleplay.stance import StanceReader
-from app.text import detect_language, letters
+from app.text import CJK, detect_language, letters
 
 log = logging.getLogger(__name__)
 PROMPT_FILE = "roleplay_customer.txt"
@@ -164,7 +164,7 @@ def _same(reply: str, line: str) -> bool:
         if not part:
             continue
         block = difflib.SequenceMatcher(None, part, b, autojunk=False).find_longest_match(0, len(part), 0, len(b))
-        shortest = ECHO_MIN_ZH if re.search(r"[\u4e00-\u9fff]", part) else ECHO_MIN_EN
+        shortest = ECHO_MIN_ZH if CJK.search(part) else ECHO_MIN_EN
         if block.size >= max(shortest, ECHO_SHARE * len(part)):
             return True
     return False
@@ -182,8 +182,8 @@ def carries_fact(reply: str, wordings: list[str]) -> bool:
 def _grams(text: str) -> set[str]:
     """Words of an English text, character pairs of a Chinese one (lower case, no punctuation)."""
     text = text.lower()
-    if re.search(r"[\u4e00-\u9fff]", text):
-        chars = re.sub(r"[^\u4e00-\u9fff]", "", text)
+    if CJK.search(text):
+        chars = "".join(CJK.findall(text))
         return {chars[i:i + 2] for i in range(len(chars) - 1)}
     return {w for w in re.findall(r"[a-z']+", text) if len(w) > 3}
 
