@@ -170,7 +170,9 @@ def step(
                 if following is not None:
                     following["status"] = "raised"
                     result.situations.append(f"obj:{following['id']}:pushback")
-            else:
+            elif f"{key}:reveal" not in result.situations:
+                # A customer who has just said what really bothers him has reacted; "that's more like it" on top
+                # reads as a second reply.
                 result.situations.append(f"{key}:softened")
 
     all_resolved = all(o["status"] == "resolved" for o in s["objections"])

@@ -450,11 +450,14 @@ class Detector:
             start += len(parts)
             detections = self._techniques(message, parts, tech_x, clause_x)
             probing = {d.evidence for d in detections if d.technique == "probe"}
+            kind = self._kind(message, message_x)
             results.append(Analysis(
                 detections=detections,
-                # Digging for the concern behind an objection is a probe, not a request for a fact.
-                facts=[f for f in self._facts(parts, clause_x) if f.evidence not in probing],
-                kind=self._kind(message, message_x),
+                # Digging for the concern behind an objection is a probe, not a request for a fact; "how's your
+                # week going?" in a greeting asks for no fact the customer would have to look up.
+                facts=[f for f in self._facts(parts, clause_x)
+                       if f.evidence not in probing and not (kind != "normal" and f.slot == "other")],
+                kind=kind,
                 substantive=len(message) >= (SUBSTANTIVE_ZH if CJK.search(message) else SUBSTANTIVE_EN),
             ))
         return results

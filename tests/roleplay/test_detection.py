@@ -100,3 +100,8 @@ def test_a_concession_of_an_extra_counts_without_a_price_word(detector):
 
 def test_a_message_the_model_is_sure_is_no_move_is_small_talk(detector):
     assert detector.analyse("hey, thanks for taking the call").kind == "greeting"
+
+
+def test_how_are_you_in_a_greeting_asks_for_no_fact(detector):
+    analysis = detector.analyse("hello! how's your week going?")
+    assert analysis.kind == "greeting" and analysis.facts == []

@@ -189,6 +189,23 @@ def test_after_the_real_concern_is_out_the_customer_does_not_return_to_the_surfa
     assert result.situations == ["obj:price:softened"]
 
 
+def test_a_customer_who_has_just_told_the_real_concern_does_not_also_soften(scenarios):
+    # A remedy plan answers the genuine complaint: the customer tells what really bothers him, and that is the
+    # reaction; "that's more like it. What else?" on top of it read as a second reply.
+    scenario = scenarios["delivery-complaint"]
+    state = engine.initial_state(scenario, "hard")
+    state, result, _ = _say(scenario, state, "en", techniques=["remedy_plan"])
+    assert result.situations == ["obj:late:reveal"]
+
+
+def test_an_upset_customer_answers_a_greeting_in_character(scenarios):
+    scenario = scenarios["delivery-complaint"]
+    state = engine.initial_state(scenario, "normal")
+    state, result, line = _say(scenario, state, "en", kind="greeting")
+    assert result.situations == ["greeting"] and line in scenario.lines["greeting"].en
+    assert line not in scenarios["price-objection"].lines["greeting"].en
+
+
 @pytest.mark.parametrize("scenario_id", ALL)
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_no_customer_sentence_is_said_twice_in_a_session(scenarios, scenario_id, lang):
