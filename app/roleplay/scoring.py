@@ -139,6 +139,11 @@ NOTES: dict[tuple[str, str], dict[str, str]] = {
         "en": "You drew out the customer's real concern: {concern}. Answer that, not the surface objection "
               "({ref}).",
     },
+    ("reveal_answered", "followed"): {
+        "zh": "你把客户的问题当真问题来解决，客户因此说出了真正的利害：{concern}。接下来就围绕它推进（{ref}）。",
+        "en": "You treated the objection as real and answered it, so the customer told you what is really at "
+              "stake: {concern}. Build on that next ({ref}).",
+    },
     ("kept", "followed"): {
         "zh": "整场你没有无条件降价、施压、争辩或乱承诺；继续保持（{ref}）。",
         "en": "You never gave the price away, pressured, argued or over-promised in this session; keep it that "
@@ -232,10 +237,13 @@ def turn_feedback(
     if revealed and scenario is not None and reveal_standard is not None and not any(
             i["id"] == reveal_standard and i["verdict"] == "followed" for i in items):
         # Drawing out the real concern is what s4.caution.2 asks, whichever move did it.
-        concern = next(o.concern.get(lang) for o in scenario.objections if o.id == revealed[0])
+        spec = next(o for o in scenario.objections if o.id == revealed[0])
+        # Answering a genuine objection also brings the concern out; the note says which move did it.
+        asked = any(d.technique in spec.revealed_by for d in detections)
         items.append({
             "id": reveal_standard, "title": book.title(reveal_standard, lang), "verdict": "followed",
-            "note": _note(("reveal", "followed"), reveal_standard, lang, book, concern=concern),
+            "note": _note(("reveal" if asked else "reveal_answered", "followed"), reveal_standard, lang, book,
+                          concern=spec.concern.get(lang)),
             "evidence": message, "technique": "reveal",
         })
     if "missed_signal" in events and signal_standard is not None:

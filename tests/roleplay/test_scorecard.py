@@ -38,6 +38,14 @@ def test_the_real_concern_found_is_credited_to_the_standard_that_asks_for_it(ser
     assert "s4.caution.2" not in [r["id"] for r in card["rubric"] if r["verdict"] == "missed"]
 
 
+def test_a_concern_told_after_a_remedy_is_credited_for_answering_not_for_asking(service):
+    session = service.start("delivery-complaint", "en", difficulty="normal")["session_id"]
+    out = service.turn(session, "That delay is on us. Our engineer is on site tomorrow at 8am, line two runs by "
+                                "Friday, and I will call you every evening at 6 with the status.")
+    reveal = next(f for f in out["feedback"] if f["id"] == "s4.caution.2")
+    assert reveal["note"].startswith("You treated the objection as real and answered it")
+
+
 def test_consistency_check_catches_a_card_whose_views_disagree(service):
     session = service.start("price-objection", "en")["session_id"]
     service.turn(session, "Fine, I'll give you 10% off.")
