@@ -74,6 +74,12 @@ def roleplay_rows() -> list[dict[str, Any]]:
     return read_jsonl(sorted(ROLEPLAY_DATA.glob("turns-train*.jsonl")))
 
 
+def fact_question_rows() -> list[Clause]:
+    """Return the single sentences labelled only with the fact they ask for (they teach the facts model alone)."""
+    return [Clause(str(r["text"]), set(), r.get("asks_fact") or "none", str(r["id"]), str(r["source"]))
+            for r in read_jsonl(sorted(ROLEPLAY_DATA.glob("facts-train*.jsonl")))]
+
+
 def clauses(rows: list[dict[str, Any]], exemplars: list[dict[str, Any]]) -> list[Clause]:
     """Flatten messages into labelled clauses; single-sentence exemplars of the older detector join them."""
     from app.roleplay.techniques import sentences
@@ -152,7 +158,6 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
     messages = roleplay_rows()
     if messages and (want("techniques") or want("facts") or want("kind")):
         units = clauses(messages, load_exemplars())
-        groups = np.array([u.group for u in units])
         if want("techniques") or want("facts"):
             x = cache.embed(embedder, [u.text for u in units], progress=True)
         if want("techniques"):
@@ -171,8 +176,13 @@ def train_all(embedder: Embedder, cache_dir: Path, only: set[str] | None = None)
             Neighbours.fit(x, target, labels, name).save(model_path(ROLEPLAY_MODELS, "techniques-neighbours", name))
             reports["techniques"] = multilabel_report(blended, y_sets, model)
         if want("facts"):
-            y = [u.fact for u in units]
-            model, oof = fit_multiclass(x, y, name, c=4.0, groups=groups, meta={"clauses": len(units)})
+            asked = fact_question_rows()
+            xf = np.vstack([x, cache.embed(embedder, [u.text for u in asked], progress=True)]) if asked else x
+            y = [u.fact for u in [*units, *asked]]
+            # Held-out folds by writer: the blind sets are written by people the model never read.
+            writers = np.array([u.source for u in [*units, *asked]])
+            model, oof = fit_multiclass(xf, y, name, c=4.0, groups=writers,
+                                        meta={"clauses": len(units), "fact_questions": len(asked)})
             model.save(model_path(ROLEPLAY_MODELS, "facts", name))
             reports["facts"] = multiclass_report(oof, y, model.labels)
         if want("kind"):

@@ -133,17 +133,7 @@ def step(
 
     # After signing there is no order to ask for: agreeing the plan or the next steps is what moves things on.
     closers = {"close"} | ({"next_steps", "remedy_plan"} if scenario.stage >= 5 else set())
-    if "close" in techniques and not hurts and scenario.stage >= 5 and not s["signal"]:
-        pass  # an early "shall we go ahead?" after signing is odd but not a premature close
-    elif techniques & closers and not hurts and (s["signal"] or "close" in techniques):
-        if s["signal"]:
-            s["outcome"] = "progressed"
-            result.events.append("closed")
-        else:
-            s["patience"] += _scaled(-PREMATURE_CLOSE_PATIENCE, level)
-            result.events.append("premature_close")
-            result.situations.append("premature_close")
-
+    signal = s["signal"]
     objection = _current(s)
     if objection is not None and not hurts and s["outcome"] is None:
         spec = next(o for o in scenario.objections if o.id == objection["id"])
@@ -176,6 +166,24 @@ def step(
                 result.situations.append(f"{key}:softened")
 
     all_resolved = all(o["status"] == "resolved" for o in s["objections"])
+    if "close" in techniques and not hurts and scenario.stage >= 5 and not signal:
+        pass  # an early "shall we go ahead?" after signing is odd but not a premature close
+    elif techniques & closers and not hurts and (signal or "close" in techniques):
+        if signal:
+            s["outcome"] = "progressed"
+            result.events.append("closed")
+        elif all_resolved and any(e.startswith("resolved:") for e in result.events):
+            # The same message settled the last concern and asked for the order ("if the first payment moves to
+            # next quarter, can we sign this week?"): a trial close on the answer, not one before it.
+            result.events.append("closed_on_answer")
+            if s["trust"] >= level.signal_trust:
+                s["signal"] = True
+                s["outcome"] = "progressed"
+                result.events.append("closed")
+        else:
+            s["patience"] += _scaled(-PREMATURE_CLOSE_PATIENCE, level)
+            result.events.append("premature_close")
+            result.situations.insert(0, "premature_close")
     if s["outcome"] is None and all_resolved and not hurts:
         if not s["signal"] and s["trust"] >= level.signal_trust:
             s["signal"] = True

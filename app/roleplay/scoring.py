@@ -225,7 +225,8 @@ def turn_feedback(
         if standard is None:
             continue
         verdict = tech.verdict
-        if det.technique == "close" and not signal_before and (scenario is None or scenario.stage <= 4):
+        if det.technique == "close" and not signal_before and (scenario is None or scenario.stage <= 4) \
+                and "closed_on_answer" not in events:
             verdict = "violated"  # asking for the order before any buying signal
         items.append({
             "id": standard, "title": book.title(standard, lang), "verdict": verdict,

@@ -198,6 +198,21 @@ def test_a_customer_who_has_just_told_the_real_concern_does_not_also_soften(scen
     assert result.situations == ["obj:late:reveal"]
 
 
+def test_asking_for_the_order_in_the_message_that_settles_the_last_concern_is_not_premature(scenarios):
+    scenario = scenarios["no-budget"]
+    state = engine.initial_state(scenario, "easy")
+    state, result, _ = _say(scenario, state, "en", techniques=["probe"])
+    assert result.situations == ["obj:budget:reveal"]
+    # "If the first payment moves to next quarter, can we sign this week?"
+    state, result, _ = _say(scenario, state, "en", techniques=["concession", "close"])
+    assert "premature_close" not in result.events and "closed_on_answer" in result.events
+    assert state["outcome"] == "progressed"
+    # Asked before the concern is settled, the same close is premature.
+    early = engine.initial_state(scenario, "easy")
+    early, result, _ = _say(scenario, early, "en", techniques=["close"])
+    assert result.events == ["premature_close"]
+
+
 def test_an_upset_customer_answers_a_greeting_in_character(scenarios):
     scenario = scenarios["delivery-complaint"]
     state = engine.initial_state(scenario, "normal")

@@ -87,3 +87,15 @@ def test_a_quote_with_a_dash_in_it_does_not_trip_the_consistency_check(service):
     card = service.end(session)
     assert any("right — the project" in s for s in card["strengths"])  # the quoted words hold a dash
     assert consistency_problems(card) == []
+
+
+def test_a_close_on_the_answer_that_settles_the_concern_is_not_judged_premature(scenarios):
+    from app.roleplay.scoring import StandardBook, turn_feedback
+    from app.roleplay.techniques import Detection
+
+    message = "If we push the first payment to next quarter, can we sign this week?"
+    close = [Detection("close", message, "model", 0.9)]
+    early = turn_feedback(close, False, ["premature_close"], message, "en", StandardBook(), scenarios["no-budget"])
+    settled = turn_feedback(close, False, ["resolved:budget", "closed_on_answer"], message, "en", StandardBook(),
+                            scenarios["no-budget"])
+    assert [i["verdict"] for i in early] == ["violated"] and [i["verdict"] for i in settled] == ["followed"]
