@@ -278,8 +278,9 @@ RULE_FEATURE_SCALE = 0.5
 # another customer, an open question asks something.
 PRICE_OR_EXTRA = re.compile(
     r"price|%|percent|off\b|discount|reduc|rate|lower|free|waive|include|add|extra|support|training|months?|"
-    r"payment|instal|defer|"
-    r"down|maintenance|warranty|价|折|优惠|让|免|送|减|降|费|维保|保修|服务|培训|包含|包括",
+    r"payment|instal|defer|invoice|billing|"
+    r"down|maintenance|warranty|价|折|优惠|让|免|送|减|降|费|维保|保修|服务|培训|包含|包括|"
+    r"付款|首付|尾款|账期|分期|发票|开票",  # payment terms are a give too: "首付款放到下个季度"
     re.IGNORECASE,
 )
 # A concession gives something (a price, an extra) for something: the second part is the model's to see.
@@ -288,7 +289,8 @@ PRECONDITIONS = {
     name: re.compile(pattern, re.IGNORECASE)
     for name, pattern in {
         "discount": r"pric|discount|%|percent|\boff\b|cheap|lower|\bcut|knock|reduc|match|rate|free|waive|\d|"
-                    r"价|折|优惠|便宜|降|减|让|抹|少收|返点|零头|免|送",
+                    r"payment|invoice|defer|"
+                    r"价|折|优惠|便宜|降|减|让|抹|少收|返点|零头|免|送|付款|首付|尾款|账期|分期|发票",
         "concession": PRICE_OR_EXTRA.pattern + CONCESSION_TERMS,
         "story": r"client|customer|compan|firm|team|hospital|manufactur|retailer|distributor|bank|school|plant|"
                  r"one of|someone|they|客户|公司|企业|医院|工厂|厂|单位|他们|一家|有家|那家|同行",
@@ -296,6 +298,9 @@ PRECONDITIONS = {
                          r"怎么|什么|哪些|哪|为什么|如何|说说|讲讲|介绍|吗|呢",
     }.items()
 }
+# Moves one sentence cannot make at once: the vote of neighbours in embedding space cannot see polarity, so "您这个说法
+# 不对" sits among "您说得对" acknowledgements.
+OPPOSED = (("acknowledge", "argue"),)
 # A question asks; it does not state value, tell a story or set us apart.
 STATEMENTS = frozenset({"value", "story", "differentiate"})
 QUESTION = re.compile(r"[?？]\s*$|[吗呢][？?]?\s*$")
@@ -449,14 +454,13 @@ class Detector:
             message_x = vectors[len(flat) + i] if vectors is not None else None
             start += len(parts)
             detections = self._techniques(message, parts, tech_x, clause_x)
-            probing = {d.evidence for d in detections if d.technique == "probe"}
             kind = self._kind(message, message_x)
             results.append(Analysis(
                 detections=detections,
-                # Digging for the concern behind an objection is a probe, not a request for a fact; "how's your
-                # week going?" in a greeting asks for no fact the customer would have to look up.
-                facts=[f for f in self._facts(parts, clause_x)
-                       if f.evidence not in probing and not (kind != "normal" and f.slot == "other")],
+                # A probe may ask for a fact too ("what would your CFO need to see?" digs and asks for criteria): the
+                # facts model, trained on probes with and without one, decides. "How's your week going?" in a
+                # greeting asks for no fact the customer would have to look up.
+                facts=[f for f in self._facts(parts, clause_x) if not (kind != "normal" and f.slot == "other")],
                 kind=kind,
                 substantive=len(message) >= (SUBSTANTIVE_ZH if CJK.search(message) else SUBSTANTIVE_EN),
             ))
@@ -495,6 +499,11 @@ class Detector:
                           if n != name and TECHNIQUES[n].standard == TECHNIQUES[name].standard]
                 if rivals and max(rivals) >= candidates[name].score:
                     del candidates[name]
+            for good, bad in OPPOSED:
+                # Agreeing with the customer and contradicting them in one sentence: the surer reading stands, and
+                # a tie goes to the good move (a violation needs the stronger evidence).
+                if good in candidates and bad in candidates:
+                    del candidates[bad if candidates[good].score >= candidates[bad].score else good]
             for name, det in candidates.items():
                 if name not in found or det.score > found[name].score:
                     found[name] = det
