@@ -62,15 +62,18 @@ def test_recorded_answers_through_the_service_are_served_only_when_they_pass(llm
     assert served >= 4
 
 
-def test_a_follow_up_that_copies_the_previous_answer_is_replaced(llm_app, recordings):
+def test_a_follow_up_that_copies_the_previous_answer_is_replaced(settings, llm_app, recordings):
+    # When the model was recorded, the first answer was the offline one, and its answer to the follow-up (recording
+    # 2) copies that back: the conversation starts offline here too, whatever the model's first answer would be.
+    with TestClient(create_app(settings)) as offline:
+        first = offline.post("/v1/chat", json={"message": "客户嫌贵怎么办"}).json()
     with ReplayServer(recordings) as replay, TestClient(llm_app(replay.url)) as client:
         chat = client.app.state.container.chat
-        first = client.post("/v1/chat", json={"message": "客户嫌贵怎么办"}).json()
         # The recording's rewrite just repeats the follow-up: it is rejected, and the answer (the previous answer
-        # copied back, recording 2) is replaced by the offline answer.
+        # copied back) is replaced by the offline answer.
         follow = client.post("/v1/chat", json={"message": "那如果客户还是坚持要打折呢？",
                                                "conversation_id": first["conversation_id"]}).json()
-        assert [s.recording for s in replay.served] == [0, 1, 2]
+        assert [s.recording for s in replay.served] == [1, 2]
         assert chat.llm.last_rewrite_rejected == "copies the follow-up"
     assert follow["degraded"] is True and follow["answer"] != first["answer"]
 
