@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.roleplay.scenarios import Effect, Scenario, Text
+from app.text import CJK, letters
 
 # What a rep types to end a practice session, in the terminal and in Slack.
 END_WORDS = frozenset({"end", "stop", "quit", "结束", "结束。", "停止"})
@@ -281,6 +282,9 @@ def public_state(scenario: Scenario, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A sentence inside another one already said counts as said when it has at least this many letters, or Chinese
+# characters: "Okay, that's more like it." after "That's more like it.", not "Okay." after "Okay, fine."
+MIN_ECHO_LETTERS, MIN_ECHO_CJK = 8, 5
 # Where a customer line splits into sentences: after Chinese and English end punctuation.
 SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+")
 # Situations a customer acknowledges the rep's point before: a push-back, not an ending or a buying signal.
@@ -306,11 +310,23 @@ def _sentences(line: str) -> list[str]:
     return [p.strip() for p in SENTENCE_END.split(line) if p.strip()]
 
 
+def _said_before(sentence: str, said: list[str]) -> bool:
+    """Whether this session said the sentence, or one it contains or is contained in ("That's more like it." and
+    "Okay, that's more like it.")."""
+    if sentence in said:
+        return True
+    def echo(w: str) -> bool:
+        return len(w) >= (MIN_ECHO_CJK if CJK.search(w) else MIN_ECHO_LETTERS)
+
+    words = letters(sentence)
+    return echo(words) and any(echo(w) and (w in words or words in w) for w in map(letters, said))
+
+
 def _fresh(pool: list[str], said: list[str], start: int) -> str | None:
     """Return the first line of `pool` from `start` on none of whose sentences this session has said yet."""
     for k in range(len(pool)):
         line = pool[(start + k) % len(pool)]
-        if not any(sentence in said for sentence in _sentences(line)):
+        if not any(_said_before(sentence, said) for sentence in _sentences(line)):
             return line
     return None
 

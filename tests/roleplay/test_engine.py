@@ -213,6 +213,14 @@ def test_asking_for_the_order_in_the_message_that_settles_the_last_concern_is_no
     assert result.events == ["premature_close"]
 
 
+def test_a_sentence_inside_one_already_said_counts_as_said():
+    said = ["That's more like it.", "嗯，这才像句话。", "Okay, fine."]
+    assert engine._said_before("Okay, that's more like it.", said)
+    assert engine._said_before("这才像句话。", said)
+    assert not engine._said_before("Okay.", said)  # too short to be an echo
+    assert not engine._said_before("Fine, I'm listening to the plan.", said)
+
+
 def test_an_upset_customer_answers_a_greeting_in_character(scenarios):
     scenario = scenarios["delivery-complaint"]
     state = engine.initial_state(scenario, "normal")
