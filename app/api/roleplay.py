@@ -80,6 +80,8 @@ class RubricRow(BaseModel):
     count: int = Field(default=1, description="How many times it happened (a repeated violation counts each time).")
     turns: list[int] = Field(default_factory=list, description="Every turn it happened in.")
     note: str
+    technique: str | None = Field(default=None, description="The move judged (e.g. concession, close, reveal); none "
+                                                              "for a standard kept or missed over the session.")
 
 
 class Scorecard(BaseModel):

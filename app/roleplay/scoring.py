@@ -254,8 +254,15 @@ def turn_feedback(
             "technique": "missed_signal",
         })
     # The same words cannot earn credit and a penalty: a disparaging anecdote is not a customer story.
-    bad_quotes = {i["evidence"] for i in items if i["verdict"] == "violated"}
+    bad_quotes = _bad_quotes(items)
     return [i for i in items if i["verdict"] != "followed" or i["evidence"] not in bad_quotes]
+
+
+def _bad_quotes(items: list[dict[str, Any]]) -> set[str]:
+    """Quotes judged a bad move in themselves: they earn no credit. A close asked too early is bad timing, not bad
+    words: the concession traded in the same sentence still counts."""
+    return {i["evidence"] for i in items if i["verdict"] == "violated" and i["technique"] in TECHNIQUES
+            and TECHNIQUES[i["technique"]].verdict == "violated"}
 
 
 def scorecard(
@@ -265,7 +272,7 @@ def scorecard(
     rubric: list[dict[str, Any]] = []
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for turn in turns:
-        bad_quotes = {i["evidence"] for i in turn["feedback"] if i["verdict"] == "violated"}
+        bad_quotes = _bad_quotes(turn["feedback"])
         for item in turn["feedback"]:
             if item["verdict"] == "followed" and item["evidence"] in bad_quotes:
                 continue  # the same words cannot earn credit and a penalty
@@ -273,7 +280,7 @@ def scorecard(
             if key not in rows:
                 rows[key] = {"id": item["id"], "title": item["title"], "verdict": item["verdict"],
                              "evidence": item["evidence"], "turn": turn["n"], "note": item["note"], "count": 0,
-                             "turns": []}
+                             "turns": [], "technique": item["technique"]}
                 rubric.append(rows[key])
             rows[key]["count"] += 1
             if turn["n"] not in rows[key]["turns"]:
@@ -288,14 +295,14 @@ def scorecard(
         if sid in kept_by_abstaining and sid not in touched and clean:
             # Kept over the whole session: there is no one quote to show, so the row quotes none (turn 0).
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "followed",
-                           "evidence": "", "turn": 0, "count": 1, "turns": [],
+                           "evidence": "", "turn": 0, "count": 1, "turns": [], "technique": None,
                            "note": _note(("kept", "followed"), sid, lang, book)})
     touched = {r["id"] for r in rubric}
     missed = [sid for sid in scenario.trains if sid not in touched and sid not in kept_by_abstaining]
     for sid in missed:
         if first is not None:
             rubric.append({"id": sid, "title": book.title(sid, lang), "verdict": "missed",
-                           "evidence": "", "turn": 0, "count": 0, "turns": [],
+                           "evidence": "", "turn": 0, "count": 0, "turns": [], "technique": None,
                            "note": _note(("missed", "missed"), sid, lang, book)})
     followed = sorted({r["id"] for r in rubric if r["verdict"] == "followed"})
     violations = sum(r["count"] for r in rubric if r["verdict"] == "violated")
@@ -382,7 +389,10 @@ def consistency_problems(card: dict[str, Any]) -> list[str]:
             problems.append(f"summary does not name followed {sid}")
     by_turn_quote: dict[tuple[int, str], set[str]] = {}
     for r in rubric:
-        if r["verdict"] in ("followed", "violated") and r.get("count", 1) and r["id"] not in KEPT_BY_ABSTAINING:
+        # A close asked too early is bad timing, not bad words: the same sentence may trade a concession well.
+        timing = r["verdict"] == "violated" and r.get("technique") in ("close", "missed_signal")
+        if r["verdict"] in ("followed", "violated") and r.get("count", 1) and r["id"] not in KEPT_BY_ABSTAINING \
+                and not timing:
             by_turn_quote.setdefault((r["turn"], r["evidence"]), set()).add(r["verdict"])
     problems += [f"turn {t} quote {q[:40]!r} is both followed and violated"
                  for (t, q), verdicts in by_turn_quote.items() if len(verdicts) > 1]

@@ -99,3 +99,21 @@ def test_a_close_on_the_answer_that_settles_the_concern_is_not_judged_premature(
     settled = turn_feedback(close, False, ["resolved:budget", "closed_on_answer"], message, "en", StandardBook(),
                             scenarios["no-budget"])
     assert [i["verdict"] for i in early] == ["violated"] and [i["verdict"] for i in settled] == ["followed"]
+
+
+def test_a_concession_traded_in_a_close_asked_too_early_still_counts(scenarios):
+    from app.roleplay.scoring import StandardBook, scorecard, turn_feedback
+    from app.roleplay.techniques import Detection
+
+    message = "先签合同，首付款放到下个季度，这季度一分钱不用出，您看这样财务能接受吗？"
+    found = [Detection("concession", message, "model", 0.82), Detection("close", message, "model", 0.77)]
+    feedback = turn_feedback(found, False, ["premature_close"], message, "zh", StandardBook(), scenarios["no-budget"])
+    assert {(i["technique"], i["verdict"]) for i in feedback} == {("concession", "followed"), ("close", "violated")}
+    state = {"objections": [{"id": "budget", "status": "raised", "points": 0}], "outcome": None, "trust": 40}
+    card = scorecard(scenarios["no-budget"], state, [{"n": 1, "feedback": feedback}], "zh", StandardBook())
+    assert consistency_problems(card) == []
+    # Bad words still earn nothing: a disparaging anecdote is not a customer story.
+    story = "X家去年给一个客户装的设备三天两头坏，我们的客户就没这问题。"
+    mixed = turn_feedback([Detection("story", story, "model", 0.7), Detection("disparage", story, "model", 0.8)],
+                          False, [], story, "zh", StandardBook(), scenarios["no-budget"])
+    assert [(i["technique"], i["verdict"]) for i in mixed] == [("disparage", "violated")]
