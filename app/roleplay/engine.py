@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.roleplay.scenarios import Effect, Scenario, Text
+from app.roleplay.scenarios import OBJECTION_SITUATIONS, Effect, Scenario, Text
 from app.text import CJK, letters
 
 # What a rep types to end a practice session, in the terminal and in Slack.
@@ -291,7 +291,7 @@ SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+")
 ACKED = {"pushback", "softened", "deflect", "neutral", "reveal", "resolved"}
 # When a pool is spent, the customer says something of the same stance from a neighbouring pool.
 FALLBACKS: dict[str, tuple[str, ...]] = {
-    "pushback": ("softened",), "softened": ("pushback",), "neutral": ("deflect", "filler"),
+    "pushback": ("softened",), "softened": ("more", "pushback"), "neutral": ("deflect", "filler"),
     "deflect": ("neutral",), "filler": ("neutral",), "greeting": ("filler",), "meta": ("filler",),
     "fact_unknown": ("fact_guarded",), "fact_guarded": ("fact_unknown",),
 }
@@ -335,7 +335,9 @@ def _pick(scenario: Scenario, state: dict[str, Any], key: str, lang: str) -> str
     """Take the next unsaid line of a pool; when a pool is spent, fall back to a related one."""
     used: dict[str, int] = state["used"]
     scope, _, situation = key.rpartition(":") if key.startswith("obj:") else ("", "", key)
-    for candidate in (key, *(f"{scope}:{f}" if scope else f for f in FALLBACKS.get(situation, ()))):
+    # An objection's fallback is its own pool of that name, or a shared one ("more") when no objection has one.
+    fallbacks = [f"{scope}:{f}" if scope and f in OBJECTION_SITUATIONS else f for f in FALLBACKS.get(situation, ())]
+    for candidate in (key, *fallbacks):
         pool = _pool(scenario, candidate, lang)
         line = _fresh(pool, state["said"], used.get(candidate, 0))
         if line is not None:

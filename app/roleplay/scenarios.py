@@ -21,6 +21,8 @@ SITUATIONS = (
     "discount", "argue", "pressure", "overpromise", "blame_customer", "disparage",
     # Messages that are not a sales move: the customer still answers them like a person would.
     "greeting", "filler", "repeat", "meta", "fact_unknown", "fact_guarded", "already_said",
+    # Wanting more once an objection's own "softened" lines are spent (never back to the surface objection).
+    "more",
 )
 # What a rep can ask the customer; each scenario's fact sheet answers every one of them in character.
 FACT_SLOTS = (

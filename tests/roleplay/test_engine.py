@@ -221,6 +221,18 @@ def test_a_sentence_inside_one_already_said_counts_as_said():
     assert not engine._said_before("Fine, I'm listening to the plan.", said)
 
 
+def test_once_the_concern_is_out_spent_softened_lines_never_fall_back_to_the_surface_objection(scenarios):
+    scenario = scenarios["delivery-complaint"]
+    state = engine.initial_state(scenario, "hard")
+    state, result, _ = _say(scenario, state, "en", techniques=["probe"])
+    assert result.situations == ["obj:late:reveal"]
+    pushback = scenario.objections[0].lines["pushback"].en
+    for _ in range(4):
+        state, result, line = _say(scenario, state, "en", techniques=["differentiate"])
+        assert result.situations == ["obj:late:softened"]
+        assert not any(p in line for p in pushback)
+
+
 def test_an_upset_customer_answers_a_greeting_in_character(scenarios):
     scenario = scenarios["delivery-complaint"]
     state = engine.initial_state(scenario, "normal")
