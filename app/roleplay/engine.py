@@ -383,27 +383,32 @@ def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult,
 
     No line is said twice in a session: each pool is walked in order, skipping what was said.
     """
+    def said(part: str) -> str:
+        # Counted as said at once, so a later part of the same reply cannot echo it ("That's more like it. …
+        # Okay, that's more like it.").
+        state["said"].extend(_sentences(part))
+        return part
+
     parts: list[str] = []
     reacting = [k for k in result.situations if k not in ("repeat",)]
     if result.ack and reacting and reacting[0].split(":")[-1] in ACKED and result.ack in scenario.acks:
         ack = _fresh(scenario.acks[result.ack].get(lang), state["said"], state["turn"])
         if ack is not None:
-            parts.append(ack)
+            parts.append(said(ack))
     reactions = []
     for key in result.situations:
         line = _pick(scenario, state, key, lang)
         if key == "repeat":
             line = line.replace("{last}", state.get("last_line") or "")
-        reactions.append(line)
-    answers = [_fact_line(scenario, state, slot, status, lang) for slot, status in result.facts]
+        reactions.append(said(line))
+    answers = [said(_fact_line(scenario, state, slot, status, lang)) for slot, status in result.facts]
     # The reaction to a bad move comes first ("You're blaming us? ... Finance signs off."); otherwise the answer.
     hurt = bool(result.situations) and result.situations[0] in HURTS
     parts.extend([*reactions, *answers] if hurt else [*answers, *reactions])
     if not parts:
-        parts.append(_pick(scenario, state, "neutral", lang))
+        parts.append(said(_pick(scenario, state, "neutral", lang)))
     joiner = "" if lang == "zh" else " "
     line = joiner.join(parts)
-    state["said"].extend(s for part in parts for s in _sentences(part))
     if "repeat" not in result.situations:
         state["last_line"] = line
     return line

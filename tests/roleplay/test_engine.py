@@ -233,6 +233,17 @@ def test_once_the_concern_is_out_spent_softened_lines_never_fall_back_to_the_sur
         assert not any(p in line for p in pushback)
 
 
+def test_no_part_of_one_reply_echoes_another(scenarios):
+    # The acknowledgement of a remedy ("That's more like it.") and the softened reaction ("Okay, that's more like
+    # it. What else?") were both picked before either counted as said.
+    scenario = scenarios["delivery-complaint"]
+    state = engine.initial_state(scenario, "hard")
+    state, _, _ = _say(scenario, state, "en", techniques=["acknowledge"])
+    state, result, line = _say(scenario, state, "en", techniques=["remedy_plan"])
+    sentences = engine._sentences(line)
+    assert not any(engine._said_before(s, sentences[:i]) for i, s in enumerate(sentences)), line
+
+
 def test_an_upset_customer_answers_a_greeting_in_character(scenarios):
     scenario = scenarios["delivery-complaint"]
     state = engine.initial_state(scenario, "normal")
