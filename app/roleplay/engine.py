@@ -310,16 +310,18 @@ def _sentences(line: str) -> list[str]:
     return [p.strip() for p in SENTENCE_END.split(line) if p.strip()]
 
 
+def _long_enough_to_echo(words: str) -> bool:
+    return len(words) >= (MIN_ECHO_CJK if CJK.search(words) else MIN_ECHO_LETTERS)
+
+
 def _said_before(sentence: str, said: list[str]) -> bool:
     """Whether this session said the sentence, or one it contains or is contained in ("That's more like it." and
     "Okay, that's more like it.")."""
     if sentence in said:
         return True
-    def echo(w: str) -> bool:
-        return len(w) >= (MIN_ECHO_CJK if CJK.search(w) else MIN_ECHO_LETTERS)
-
     words = letters(sentence)
-    return echo(words) and any(echo(w) and (w in words or words in w) for w in map(letters, said))
+    return _long_enough_to_echo(words) and any(
+        _long_enough_to_echo(w) and (w in words or words in w) for w in map(letters, said))
 
 
 def _fresh(pool: list[str], said: list[str], start: int) -> str | None:

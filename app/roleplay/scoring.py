@@ -258,11 +258,16 @@ def turn_feedback(
     return [i for i in items if i["verdict"] != "followed" or i["evidence"] not in bad_quotes]
 
 
+def _bad_words(technique: str) -> bool:
+    """Whether a violation lies in the words themselves (arguing, a giveaway) rather than in their timing (a close
+    asked too early, a buying signal missed): only bad words forfeit the credit the same quote would earn."""
+    return technique in TECHNIQUES and TECHNIQUES[technique].verdict == "violated"
+
+
 def _bad_quotes(items: list[dict[str, Any]]) -> set[str]:
-    """Quotes judged a bad move in themselves: they earn no credit. A close asked too early is bad timing, not bad
-    words: the concession traded in the same sentence still counts."""
-    return {i["evidence"] for i in items if i["verdict"] == "violated" and i["technique"] in TECHNIQUES
-            and TECHNIQUES[i["technique"]].verdict == "violated"}
+    """Quotes judged a bad move in themselves: they earn no credit (the concession traded in a close asked too early
+    still counts)."""
+    return {i["evidence"] for i in items if i["verdict"] == "violated" and _bad_words(i["technique"])}
 
 
 def scorecard(
@@ -389,8 +394,9 @@ def consistency_problems(card: dict[str, Any]) -> list[str]:
             problems.append(f"summary does not name followed {sid}")
     by_turn_quote: dict[tuple[int, str], set[str]] = {}
     for r in rubric:
-        # A close asked too early is bad timing, not bad words: the same sentence may trade a concession well.
-        timing = r["verdict"] == "violated" and r.get("technique") in ("close", "missed_signal")
+        # Bad timing is not bad words: the same sentence may trade a concession well (rows of older cards name no
+        # technique and are all checked).
+        timing = r["verdict"] == "violated" and r.get("technique") is not None and not _bad_words(r["technique"])
         if r["verdict"] in ("followed", "violated") and r.get("count", 1) and r["id"] not in KEPT_BY_ABSTAINING \
                 and not timing:
             by_turn_quote.setdefault((r["turn"], r["evidence"]), set()).add(r["verdict"])
