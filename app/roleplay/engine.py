@@ -68,6 +68,8 @@ DEFAULT_EFFECTS: dict[str, Effect] = {
 HURTS = ("blame_customer", "argue", "pressure", "disparage", "discount", "overpromise")
 # Moves that only ask: when the rep asked for a fact, the answer is the reply.
 QUESTIONS = frozenset({"open_question", "decision_makers"})
+# Reactions that only say how the customer took a message; a proposal to meet is answered in their place.
+STANCE_ONLY = frozenset({"neutral", "deflect", "greeting", "filler", "meta"})
 # Message kinds that are not a sales move; the customer answers them like a person, and the clock still runs.
 SMALL_TALK = {"greeting": "greeting", "filler": "filler", "repeat_request": "repeat", "meta": "meta"}
 # Which acknowledgement a customer leads with when the rep made several good moves: the most substantive.
@@ -110,11 +112,12 @@ def _scaled(value: int, level: Level) -> int:
 def step(
     scenario: Scenario, state: dict[str, Any], techniques: set[str], kind: str = "normal",
     facts: list[str] | None = None, substantive: bool = False, also: list[str] | None = None,
+    meeting: bool = False,
 ) -> tuple[dict[str, Any], StepResult]:
     """Apply one rep message (the techniques, the kind of message, the facts asked) and return the new state.
 
     `also` are other readings of an ambiguous question: the customer answers them too when free to, and says
-    nothing of them otherwise.
+    nothing of them otherwise. `meeting`: the message proposes a time to meet, which the customer answers.
     """
     s = copy.deepcopy(state)
     s.setdefault("said", [])
@@ -233,6 +236,11 @@ def step(
             result.situations.append(f"obj:{current['id']}:{stance}")
         else:
             result.situations.append("neutral")
+    if meeting and not hurts:
+        # "Does Tuesday work for a call with your CFO?" gets a yes to the diary, in place of a shrug or "what else?";
+        # a concern newly told or settled, or an objection still standing, is said first.
+        result.situations = [k for k in result.situations if k not in STANCE_ONLY and not k.endswith(":softened")]
+        result.situations.append("meeting")
     if not hurts:
         result.ack = next((t for t in ACK_ORDER if t in techniques), None)
     return s, result
@@ -423,3 +431,4 @@ def opening_line(scenario: Scenario, state: dict[str, Any], lang: str, variant: 
     state["last_line"] = line
     state.setdefault("said", []).extend(_sentences(line))
     return line
+

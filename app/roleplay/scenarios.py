@@ -23,6 +23,8 @@ SITUATIONS = (
     "greeting", "filler", "repeat", "meta", "fact_unknown", "fact_guarded", "already_said",
     # Wanting more once an objection's own "softened" lines are spent (never back to the surface objection).
     "more",
+    # A proposal of a time to meet ("does Tuesday work for a call?"): the customer takes it, in character.
+    "meeting",
 )
 # What a rep can ask the customer; each scenario's fact sheet answers every one of them in character.
 FACT_SLOTS = (

@@ -169,7 +169,7 @@ class RoleplayService:
         state, result = engine.step(spec, row.state, {d.technique for d in detections}, kind=analysis.kind,
                                     facts=[f.slot for f in analysis.facts if not f.alternative],
                                     also=[f.slot for f in analysis.facts if f.alternative],
-                                    substantive=analysis.substantive)
+                                    substantive=analysis.substantive, meeting=analysis.meeting)
         scripted = engine.customer_line(spec, state, result, row.lang)
         history = [("customer", row.opening)]
         for t in turns:

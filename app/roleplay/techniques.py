@@ -328,6 +328,28 @@ COMMITMENT = re.compile(
     re.IGNORECASE,
 )
 
+# A question that proposes when to meet ("does Tuesday work for a call with your CFO?", "您看周三还是周四方便？") asks
+# for a slot in the diary, not a fact about the customer's business: it needs a time and a meeting, and it asks.
+MEETING_TIME = re.compile(
+    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\btomorrow\b|\bnext week\b|\bthis week\b|\bmorning\b|"
+    r"\bafternoon\b|\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\bwhat time\b|\bwhen (?:is|would) (?:a )?good time\b|"
+    r"周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|明天|后天|下周|这周|本周|上午|下午|几点|哪天|"
+    r"什么时候方便|哪个时间",
+    re.IGNORECASE,
+)
+MEETING_ASK = re.compile(
+    r"\b(?:call|meet|meeting|catch up|sit down|demo|visit|come by|drop by|stop by|session|invite|calendar|slot|"
+    r"works? for you|free|available|suit)\b|约|见面|见一下|碰|开会|会议|过一下|方便|有空|拜访|上门|演示|聊一下|坐下来",
+    re.IGNORECASE,
+)
+PROPOSAL = re.compile(r"[?？]|[吗呢]\s*$|\bhow about\b|\bwhat about\b|\bshall we\b|\blet'?s\b|您看|你看|怎么样|行不行|"
+                      r"可以吗|好吗|好不好", re.IGNORECASE)
+
+
+def proposes_meeting(clause: str) -> bool:
+    """Whether a clause proposes a time to meet rather than asking about the customer's business."""
+    return bool(MEETING_TIME.search(clause) and MEETING_ASK.search(clause) and PROPOSAL.search(clause))
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -363,6 +385,7 @@ class Analysis:
     kind: str = "normal"
 
     substantive: bool = False  # long enough to carry a point (a rep's plan, an explanation)
+    meeting: bool = False  # proposes a time to meet ("does Tuesday work for a call?")
 
     @property
     def techniques(self) -> set[str]:
@@ -454,14 +477,18 @@ class Detector:
             message_x = vectors[len(flat) + i] if vectors is not None else None
             start += len(parts)
             detections = self._techniques(message, parts, tech_x, clause_x)
-            kind = self._kind(message, message_x)
+            meeting = [p for p in parts if proposes_meeting(p)]
+            # "What time works for you, morning or afternoon?" is not small talk, whatever its length.
+            kind = "normal" if meeting else self._kind(message, message_x)
             results.append(Analysis(
                 detections=detections,
                 # A probe may ask for a fact too ("what would your CFO need to see?" digs and asks for criteria): the
                 # facts model, trained on probes with and without one, decides. "How's your week going?" in a
                 # greeting asks for no fact the customer would have to look up.
-                facts=[f for f in self._facts(parts, clause_x) if not (kind != "normal" and f.slot == "other")],
+                facts=[f for f in self._facts(parts, clause_x)
+                       if not (kind != "normal" and f.slot == "other") and f.evidence not in meeting],
                 kind=kind,
+                meeting=bool(meeting),
                 substantive=len(message) >= (SUBSTANTIVE_ZH if CJK.search(message) else SUBSTANTIVE_EN),
             ))
         return results
@@ -520,7 +547,8 @@ class Detector:
             order = [j for j in np.argsort(-probs) if labels[j] != "none"]
             slot, p = labels[order[0]], float(probs[order[0]])
             question = bool(QUESTION.search(clause))
-            floor = FACT_FLOOR_QUESTION if question else FACT_FLOOR
+            # A fact outside the sheet can only get "I don't know offhand": a question needs the full floor for it.
+            floor = FACT_FLOOR_QUESTION if question and slot != "other" else FACT_FLOOR
             if p >= floor and (slot not in asks or p > asks[slot].score):
                 asks[slot] = FactAsk(slot, clause, round(p, 3))
             second, p2 = labels[order[1]], float(probs[order[1]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.knowledge.embedder import make_embedder
-from app.roleplay.techniques import TECHNIQUES, Detector, sentences
+from app.roleplay.techniques import TECHNIQUES, Detector, proposes_meeting, sentences
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,23 @@ def test_a_message_the_model_is_sure_is_no_move_is_small_talk(detector):
 def test_how_are_you_in_a_greeting_asks_for_no_fact(detector):
     analysis = detector.analyse("hello! how's your week going?")
     assert analysis.kind == "greeting" and analysis.facts == []
+
+
+@pytest.mark.parametrize("message", [
+    "shall we set up a call with your CFO next tuesday to walk through the numbers?",
+    "what time works for you, morning or afternoon?",
+    "那我们下周约您和财务总监一起过一下ROI，您看周三还是周四方便？",
+])
+def test_a_proposed_meeting_time_is_a_meeting_not_a_fact_question(detector, message):
+    analysis = detector.analyse(message)
+    assert analysis.meeting and analysis.kind == "normal"
+    assert analysis.facts == []
+
+
+@pytest.mark.parametrize("message", [
+    "when do you need line two running again, next week?",
+    "our engineer is on site tomorrow at 8am and I will call you every evening with the status.",
+    "你们下周能把预算批下来吗？",
+])
+def test_a_time_without_a_proposal_to_meet_is_not_a_meeting(message):
+    assert not any(proposes_meeting(c) for c in sentences(message))

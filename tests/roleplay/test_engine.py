@@ -306,3 +306,18 @@ def test_another_reading_of_an_ambiguous_question_is_answered_only_when_the_cust
     assert not any(g in line for g in scenario.lines["fact_guarded"].en)
     state, result = engine.step(scenario, state, {"open_question"}, facts=["budget"], also=["history"])
     assert [slot for slot, _ in result.facts] == ["budget"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_proposed_meeting_is_taken_in_place_of_asking_for_more(scenarios, lang):
+    scenario = scenarios["price-objection"]
+    state = engine.initial_state(scenario, "normal")
+    engine.opening_line(scenario, state, lang, 0)
+    state, _, _ = _say(scenario, state, lang, techniques=["probe", "acknowledge"])
+    state, result = engine.step(scenario, state, {"decision_makers"}, meeting=True)
+    line = engine.customer_line(scenario, state, result, lang)
+    assert result.situations == ["meeting"]
+    assert any(part in line for part in scenario.lines["meeting"].get(lang))
+    # A message that hurts is answered as the hurt it is, whatever it proposes.
+    state, result = engine.step(scenario, state, {"pressure"}, meeting=True)
+    assert "meeting" not in result.situations
