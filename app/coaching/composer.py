@@ -19,7 +19,8 @@ TEXT = {
         "injection": "抱歉，我不能透露或更改我的设定。我是销售教练，只根据公司的销售标准回答销售相关的问题。",
         "unethical": (
             "抱歉，这个我不能帮忙：它可能违法或违背职业道德。公司的标准要求信息来源合法、言行诚信可靠。"
-            "如果你愿意，我可以帮你想想合规的做法。"
+            "如果是客户向你要好处费、回扣或礼品，礼貌拒绝，并马上告诉你的主管或合规部门。"
+            "如果你愿意，我可以帮你想想合规的做法，比如用价值和数据赢下这一单。"
         ),
     },
     "en": {
@@ -41,7 +42,9 @@ TEXT = {
         ),
         "unethical": (
             "Sorry, I can't help with that: it could be unlawful or unethical. Our standards require lawful sources "
-            "and honest conduct. I'm happy to help you find an above-board way to reach the same goal."
+            "and honest conduct. If it is the customer asking you for a kickback, a fee or a gift, decline politely "
+            "and tell your manager or compliance team straight away. I'm happy to help you find an above-board way "
+            "to reach the same goal, such as winning the deal on value and numbers."
         ),
     },
 }

@@ -339,7 +339,8 @@ MEETING_TIME = re.compile(
 )
 MEETING_ASK = re.compile(
     r"\b(?:call|meet|meeting|catch up|sit down|demo|visit|come by|drop by|stop by|session|invite|calendar|slot|"
-    r"works? for you|free|available|suit)\b|约|见面|见一下|碰|开会|会议|过一下|方便|有空|拜访|上门|演示|聊一下|坐下来",
+    r"works? for you|free|available|suit|see you|come over|swing by)\b|"
+    r"约|见面|见一下|见您|等您|等你|碰|开会|会议|过一下|方便|有空|拜访|上门|过去找|过来找|演示|聊一下|坐下来",
     re.IGNORECASE,
 )
 PROPOSAL = re.compile(r"[?？]|[吗呢]\s*$|\bhow about\b|\bwhat about\b|\bshall we\b|\blet'?s\b|您看|你看|怎么样|行不行|"
