@@ -338,8 +338,8 @@ MEETING_TIME = re.compile(
     re.IGNORECASE,
 )
 MEETING_ASK = re.compile(
-    r"\b(?:call|meet|meeting|catch up|sit down|demo|visit|come by|drop by|stop by|session|invite|calendar|slot|"
-    r"works? for you|free|available|suit|see you|come (?:over|in|round)|swing by|pop by|bring)\b|"
+    r"\b(?:call|meet|met|meeting|together|join|catch up|sit down|demo|visit|come by|drop by|stop by|session|invite|"
+    r"calendar|slot|works? for you|free|available|suit|see you|come (?:over|in|round)|swing by|pop by|bring)\b|"
     r"约|见面|见一下|见您|等您|等你|碰|开会|会议|过一下|过一遍|方便|有空|拜访|上门|(?<![发传寄])过[去来]|演示|聊一下|坐下来|"
     r"一起.{0,6}(?:过|聊|看|碰|对)",
     re.IGNORECASE,
