@@ -549,9 +549,11 @@ class Detector:
             order = [j for j in np.argsort(-probs) if labels[j] != "none"]
             slot, p = labels[order[0]], float(probs[order[0]])
             question = bool(QUESTION.search(clause))
-            # A fact outside the sheet can only get "I don't know offhand": a question needs the full floor for it.
-            floor = FACT_FLOOR_QUESTION if question and slot != "other" else FACT_FLOOR
-            if p >= floor and (slot not in asks or p > asks[slot].score):
+            floor = FACT_FLOOR_QUESTION if question else FACT_FLOOR
+            # A fact outside the sheet can only get "I don't know offhand": it needs the full floor even in a question
+            # ("您看周三还是周四方便？"). Below it the runner-up is still a quiet reading.
+            sure = slot != "other" or p >= FACT_FLOOR
+            if sure and p >= floor and (slot not in asks or p > asks[slot].score):
                 asks[slot] = FactAsk(slot, clause, round(p, 3))
             second, p2 = labels[order[1]], float(probs[order[1]])
             if question and p >= floor and p2 >= AMBIGUOUS_SHARE * p:
