@@ -210,6 +210,7 @@ def eval_sessions(
                    f"customer ended the session)")
         for key, goal in (("false_violation_turn_rate", "<= 0.03"), ("false_violation_feedback_rate", "<= 0.03"),
                           ("violation_recall", ">= 0.85"), ("facts_answered_rate", ">= 0.90"),
+                          ("fact_questions_played", ""), ("off_sheet_fact_questions_played", ""),
                           ("small_talk_kind_recall", ""), ("repeated_customer_sentences", "0"),
                           ("scorecard_inconsistencies", "0")):
             typer.echo(f"  {key:<32} {m[key]!s:>6}   goal {goal}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.roleplay.scenarios import FACT_SLOTS
 from app.roleplay.techniques import TECHNIQUES, Detector
 from app.text import letters
 
@@ -192,7 +193,10 @@ def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:
         i["verdict"] == "violated" and i["technique"] not in t["moves"] and i["technique"] != "missed_signal"
         for i in t["feedback"])]
     gold_violations = [(t, m) for t in turns for m in t["moves"] if m in violations]
-    fact_turns = [t for t in judged if t["asks_fact"]]
+    # "Answered from the fact sheet" is judged on questions the sheet can answer: a question only for a fact outside
+    # its slots (`other`, e.g. "what's really holding you back?" labelled so) can at best get "I don't know offhand".
+    fact_turns = [t for t in judged if set(t["asks_fact"]) & set(FACT_SLOTS)]
+    off_sheet = [t for t in judged if t["asks_fact"] and not set(t["asks_fact"]) & set(FACT_SLOTS)]
     answered = [t for t in fact_turns if set(t["asks_fact"]) & set(t["facts_answered"])]
     repeats = 0
     for s in played:
@@ -219,6 +223,7 @@ def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:
         "violation_recall": round(sum(1 for t, m in gold_violations if m in t["detected"]) / len(gold_violations), 3)
         if gold_violations else 1.0,
         "fact_questions_played": len(fact_turns),
+        "off_sheet_fact_questions_played": len(off_sheet),
         "facts_answered_rate": round(len(answered) / len(fact_turns), 3) if fact_turns else 1.0,
         "small_talk_kind_recall": round(sum(1 for t in kinds if t["kind_detected"] == t["kind"]) / len(kinds), 3)
         if kinds else 1.0,

@@ -117,3 +117,16 @@ def test_a_concession_traded_in_a_close_asked_too_early_still_counts(scenarios):
     mixed = turn_feedback([Detection("story", story, "model", 0.7), Detection("disparage", story, "model", 0.8)],
                           False, [], story, "zh", StandardBook(), scenarios["no-budget"])
     assert [(i["technique"], i["verdict"]) for i in mixed] == [("disparage", "violated")]
+
+
+def test_facts_answered_is_judged_on_questions_the_fact_sheet_can_answer(service):
+    from app.roleplay.evaluation import play_session, session_metrics
+
+    session = {"id": "t", "scenario": "price-objection", "lang": "en", "turns": [
+        {"text": "how many parts do you make a year?", "moves": ["open_question"], "asks_fact": ["volume"],
+         "kind": "normal"},
+        {"text": "do you have parking for our van out front?", "moves": [], "asks_fact": ["other"], "kind": "normal"},
+    ]}
+    metrics = session_metrics([play_session(service, session)])
+    assert metrics["fact_questions_played"] == 1 and metrics["off_sheet_fact_questions_played"] == 1
+    assert metrics["facts_answered_rate"] == 1.0
