@@ -293,7 +293,9 @@ PRECONDITIONS = {
                     r"价|折|优惠|便宜|降|减|让|抹|少收|返点|零头|免|送|付款|首付|尾款|账期|分期|发票",
         "concession": PRICE_OR_EXTRA.pattern + CONCESSION_TERMS,
         "story": r"client|customer|compan|firm|team|hospital|manufactur|retailer|distributor|bank|school|plant|"
-                 r"one of|someone|they|客户|公司|企业|医院|工厂|厂|单位|他们|一家|有家|那家|同行",
+                 r"maker|producer|supplier|factory|chain|store|shop|group|brand|mill|warehouse|hotel|clinic|user|"
+                 r"one of|someone|they|客户|公司|企业|医院|工厂|厂|单位|他们|一家|有家|那家|同行|商家|连锁|"
+                 r"门店|集团|用户",
         "open_question": r"\?|？|\b(what|how|why|which|who|when|where|tell me|walk me|describe|explain)\b|"
                          r"怎么|什么|哪些|哪|为什么|如何|说说|讲讲|介绍|吗|呢",
     }.items()
