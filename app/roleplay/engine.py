@@ -235,7 +235,8 @@ def step(
             stance = "softened" if current["status"] == "revealed" else "pushback"
             result.situations.append(f"obj:{current['id']}:{stance}")
         else:
-            result.situations.append("neutral")
+            # Every concern is settled and the rep made a good move: the customer agrees, not "that doesn't answer me".
+            result.situations.append("settled")
     if meeting and not hurts:
         # "Does Tuesday work for a call with your CFO?" gets a yes to the diary, in place of a shrug or "what else?";
         # a concern newly told or settled, or an objection still standing, is said first.
@@ -300,7 +301,7 @@ ACKED = {"pushback", "softened", "deflect", "neutral", "reveal", "resolved"}
 # When a pool is spent, the customer says something of the same stance from a neighbouring pool.
 FALLBACKS: dict[str, tuple[str, ...]] = {
     "pushback": ("softened",), "softened": ("more", "pushback"), "neutral": ("deflect", "filler"),
-    "deflect": ("neutral",), "filler": ("neutral",), "greeting": ("filler",), "meta": ("filler",),
+    "deflect": ("neutral",), "filler": ("neutral",), "settled": ("more",), "greeting": ("filler",), "meta": ("filler",),
     "fact_unknown": ("fact_guarded",), "fact_guarded": ("fact_unknown",),
 }
 

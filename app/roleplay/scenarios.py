@@ -25,6 +25,8 @@ SITUATIONS = (
     "more",
     # A proposal of a time to meet ("does Tuesday work for a call?"): the customer takes it, in character.
     "meeting",
+    # A good move once every concern is settled: the customer agrees with it.
+    "settled",
 )
 # What a rep can ask the customer; each scenario's fact sheet answers every one of them in character.
 FACT_SLOTS = (

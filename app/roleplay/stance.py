@@ -24,7 +24,8 @@ MODELS = Path(__file__).with_name("models")
 
 # The stance of each situation's scripted lines.
 STANCE_OF = {
-    "resolved": "forward", "progressed": "forward", "buying_signal": "forward",
+    "resolved": "forward", "progressed": "forward", "buying_signal": "forward", "meeting": "forward",
+    "settled": "forward",
     "reveal": "open", "softened": "open", "ack": "open",
     "pushback": "object", "neutral": "object", "deflect": "object", "overpromise": "object", "discount": "object",
     "fact_guarded": "object",

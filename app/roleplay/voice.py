@@ -133,6 +133,7 @@ SITUATION_TEXT = {
     "fact_guarded": "the rep asked something you will not share yet; you do not trust them enough.",
     "already_said": "the rep asked for something you already told them; say it again, a little impatient.",
     "meeting": "the rep proposed a time to meet; agree to find a slot, in character, and say what they should bring.",
+    "settled": "your concerns are settled and the rep made a fair point; agree briefly, in character.",
 }
 
 

@@ -321,3 +321,15 @@ def test_a_proposed_meeting_is_taken_in_place_of_asking_for_more(scenarios, lang
     # A message that hurts is answered as the hurt it is, whatever it proposes.
     state, result = engine.step(scenario, state, {"pressure"}, meeting=True)
     assert "meeting" not in result.situations
+
+
+def test_a_good_move_once_every_concern_is_settled_is_agreed_with(scenarios):
+    scenario = scenarios["post-signing-anxiety"]
+    state = engine.initial_state(scenario, "normal")
+    for objection in state["objections"]:
+        objection["status"] = "resolved"
+    state["trust"] = engine.LEVELS["normal"].walk_trust + 1  # too low for a buying signal, not low enough to leave
+    state, result = engine.step(scenario, state, {"reassure"})
+    line = engine.customer_line(scenario, state, result, "en")
+    assert result.situations == ["settled"]
+    assert any(part in line for part in scenario.lines["settled"].en)
