@@ -63,10 +63,12 @@ class Understanding:
         scope, confidence = "sales", 0.0
         if self.scope is not None:
             probs = self.scope.scores(x)[0]
-            order = np.argsort(-probs)
-            best = int(order[0])
-            if probs[best] < MIN_CONFIDENCE.get(self.scope.labels[best], 0.0):
-                best = int(order[1])
+            # The surest reading that clears its own floor: a not-covered reading short of its floor does not hand the
+            # question to an even less sure refusal ("对方咬死要降15%，我们最多能让8%，咋办": not covered 0.68,
+            # refused 0.17, sales 0.15). On writer-held-out folds refused precision rose from 0.84 to 0.91.
+            best = next((int(j) for j in np.argsort(-probs)
+                         if probs[j] >= MIN_CONFIDENCE.get(self.scope.labels[j], 0.0)),
+                        self.scope.labels.index("sales"))
             scope, confidence = self.scope.labels[best], float(probs[best])
         qtype = self.qtype.predict(x)[0][0] if self.qtype is not None else "how_to"
         return Reading(scope, confidence, qtype)
