@@ -55,6 +55,8 @@ UNETHICAL = [
     r"\bbehind (their|his|her|the customer'?s|the client'?s) back\b",
     r"\bhack\w*\s+(into|their|the|a)\b|\bbreak into\b|\bphish\w*",
     r"\bsteal\w*\b.{0,25}\b(data|list|login|password|credentials|information|account)",
+    r"\b(ex-?|former )(employee|colleague|staff|rep)s?\b.{0,50}\b(client list|customer list|price list|pricing sheet|"
+    r"contracts?)\b",
     r"\b(access|use|grab|log ?in)\w*\b.{0,30}\b(someone else'?s|colleague'?s|another rep'?s|former colleague'?s)\b",
     r"\bsounds? like we('re| are) (certified|accredited|licensed)\b",
     r"\b(pretend|impersonat\w*|pose as)\b.{0,40}\b(bank|police|government|their boss|ceo|official|the customer'?s)",
@@ -70,6 +72,8 @@ UNETHICAL = [
     r"(隐藏|暗藏|偷偷加|看不出).{0,10}(收费|费用|条款)|(收费|费用|条款).{0,10}(看不出|发现不了)",
     r"(老年人|老人|老太太|老大爷).{0,20}(好骗|忽悠|骗)",
     r"(黑进|入侵|破解|盗取|窃取)",
+    # A competitor's or former employer's confidential data through people who left it.
+    r"(离职员工|前员工|前同事|老东家|内线|内鬼).{0,20}(客户名单|客户资料|报价|价格表|底价|合同)",
     r"(冒充|假扮|假冒).{0,20}(领导|银行|客户|公安|政府|官方)",
     r"(绕过|未经).{0,10}(授权|同意).{0,20}(卖|提供|泄露|转卖|手机号|个人信息)",
     r"(卖给|转卖).{0,10}(合作方|第三方|别人)",
