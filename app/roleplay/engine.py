@@ -69,7 +69,7 @@ HURTS = ("blame_customer", "argue", "pressure", "disparage", "discount", "overpr
 # Moves that only ask: when the rep asked for a fact, the answer is the reply.
 QUESTIONS = frozenset({"open_question", "decision_makers"})
 # Reactions that only say how the customer took a message; a proposal to meet is answered in their place.
-STANCE_ONLY = frozenset({"neutral", "deflect", "greeting", "filler", "meta"})
+STANCE_ONLY = frozenset({"neutral", "deflect", "greeting", "filler", "meta", "settled"})
 # Message kinds that are not a sales move; the customer answers them like a person, and the clock still runs.
 SMALL_TALK = {"greeting": "greeting", "filler": "filler", "repeat_request": "repeat", "meta": "meta"}
 # Which acknowledgement a customer leads with when the rep made several good moves: the most substantive.
