@@ -287,6 +287,11 @@ def scorecard(
                              "evidence": item["evidence"], "turn": turn["n"], "note": item["note"], "count": 0,
                              "turns": [], "technique": item["technique"]}
                 rubric.append(rows[key])
+            elif item["verdict"] == "followed" and len(item["evidence"]) > len(rows[key]["evidence"]):
+                # A good move is quoted at its fullest: the remedy plan with owners and times, not the first
+                # "sorry, that's on us".
+                rows[key].update(evidence=item["evidence"], turn=turn["n"], note=item["note"],
+                                 technique=item["technique"])
             rows[key]["count"] += 1
             if turn["n"] not in rows[key]["turns"]:
                 rows[key]["turns"].append(turn["n"])
