@@ -35,7 +35,7 @@ def test_a_decisive_query_is_answered_without_the_costly_model(client, costly_ca
 
 
 def test_a_close_query_consults_the_costly_model(client, costly_calls):
-    query = "who should I talk to if the buyer can't sign off?"
+    query = "what do I do when the customer goes quiet?"
     retriever = client.app.state.container.retriever
     assert retriever.lead(query, retriever.embed_cheap(query)) < MARGIN
     assert len(retriever.embed(query)) == 2
