@@ -389,6 +389,24 @@ def _one_sentence(text: str, lang: str) -> str:
     return "; ".join([*inner, first.lower() + last[len(first):] if first in LOWER_AFTER_SEMICOLON else last])
 
 
+# A leading interjection ("Okay,", "好，") a reply part shares with the part before it: said once, not twice in a row.
+LEAD_WORD = re.compile(r"^(okay|ok|right|fine|good|alright|hm+|well|sure|好吧|好|行|嗯|可以)[,，.。!！…]+\s*",
+                       re.IGNORECASE)
+
+
+def _without_echoed_lead(parts: list[str]) -> list[str]:
+    """Drop a leading interjection that repeats the previous part's ("Okay, that's a real saving. Okay, …")."""
+    out: list[str] = []
+    for part in parts:
+        before = LEAD_WORD.match(out[-1]) if out else None
+        lead = LEAD_WORD.match(part)
+        rest = part[lead.end():] if lead else ""
+        if before and lead and before.group(1).lower() == lead.group(1).lower() and rest:
+            part = rest[0].upper() + rest[1:]
+        out.append(part)
+    return out
+
+
 def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult, lang: str) -> str:
     """Compose the customer's reply: acknowledge the rep's point, answer what was asked, then react.
 
@@ -419,7 +437,7 @@ def customer_line(scenario: Scenario, state: dict[str, Any], result: StepResult,
     if not parts:
         parts.append(said(_pick(scenario, state, "neutral", lang)))
     joiner = "" if lang == "zh" else " "
-    line = joiner.join(parts)
+    line = joiner.join(_without_echoed_lead(parts))
     if "repeat" not in result.situations:
         state["last_line"] = line
     return line
@@ -432,4 +450,3 @@ def opening_line(scenario: Scenario, state: dict[str, Any], lang: str, variant: 
     state["last_line"] = line
     state.setdefault("said", []).extend(_sentences(line))
     return line
-

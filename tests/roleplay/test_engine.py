@@ -333,3 +333,14 @@ def test_a_good_move_once_every_concern_is_settled_is_agreed_with(scenarios):
     line = engine.customer_line(scenario, state, result, "en")
     assert result.situations == ["settled"]
     assert any(part in line for part in scenario.lines["settled"].en)
+
+
+@pytest.mark.parametrize(("parts", "expected"), [
+    (["Okay, that's a real saving.", "Okay, that's a useful angle."],
+     ["Okay, that's a real saving.", "That's a useful angle."]),
+    (["行，这话我先记下。", "行，照这个计划来。"], ["行，这话我先记下。", "照这个计划来。"]),
+    (["好，这个计划我先听着。", "好的，明白。"], ["好，这个计划我先听着。", "好的，明白。"]),
+    (["Good.", "Goodness, that was quick."], ["Good.", "Goodness, that was quick."]),
+])
+def test_a_reply_does_not_open_two_parts_with_the_same_interjection(parts, expected):
+    assert engine._without_echoed_lead(parts) == expected
