@@ -42,10 +42,10 @@ INJECTION = [
 ]
 # Help with deceiving, bribing, stealing data or exploiting customers.
 UNETHICAL = [
-    r"\b(how|way|safest|best|help me)\b.{0,40}\b(bribe|kickback|pay off|backhander)",
-    r"\bslip\b.{0,30}\b(cash|money|envelope)",
     # A bribe asked for or offered, either way round: the answer is compliance's, and the refusal says so.
     r"\b(kickbacks?|bribe[sd]?|bribery|backhanders?|facilitation (fee|payment)s?)\b",
+    r"\b(how|way|safest|best|help me)\b.{0,40}\bpay off",
+    r"\bslip\b.{0,30}\b(cash|money|envelope)",
     r"(not|won'?t|doesn'?t)\s+(show up|look|count|be seen)\s+as\s+a\s+bribe",
     r"\b(write|make|create|generate|help me|how (do|can|should) i|way to)\b.{0,25}\b(fake|forge|fabricate|falsify|"
     r"counterfeit)\w*",
@@ -65,7 +65,7 @@ UNETHICAL = [
     r"memory problems|dementia)",
     r"\b(sell|leak)\w*\b.{0,30}\b(personal (data|information)|phone numbers|contact data)\b",
     r"(偷偷|私下|背着|瞒着|不让.{0,4}知道).{0,20}(查|获取|拿到|弄到|打听).{0,10}(身份证|住址|家庭|手机号|隐私|个人信息|账号)",
-    r"(塞|给|送|私下给).{0,6}(红包|回扣|好处费)|行贿|受贿|贿赂|(怎么|如何).{0,6}塞钱|回扣|好处费",
+    r"(塞|给|送|私下给).{0,6}红包|行贿|受贿|贿赂|(怎么|如何).{0,6}塞钱|回扣|好处费",
     r"(编|捏造|伪造|刷|虚构).{0,10}(差评|好评|评价|合同|签字|报价|证书|资质|发票|记录)",
     r"假的?.{0,4}(推荐信|证明|评价|发票|合同|签字|证书|报价单)",
     r"(以为|误以为|让他觉得|让客户觉得).{0,8}我们有",

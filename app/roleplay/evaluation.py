@@ -11,6 +11,8 @@ from app.roleplay.scenarios import FACT_SLOTS
 from app.roleplay.techniques import TECHNIQUES, Detector
 from app.text import letters
 
+SHEET_SLOTS = frozenset(FACT_SLOTS)  # what a scenario's fact sheet can answer; `other` is anything else
+
 if TYPE_CHECKING:
     from app.roleplay.service import RoleplayService
 
@@ -195,8 +197,8 @@ def session_metrics(played: list[dict[str, Any]]) -> dict[str, Any]:
     gold_violations = [(t, m) for t in turns for m in t["moves"] if m in violations]
     # "Answered from the fact sheet" is judged on questions the sheet can answer: a question only for a fact outside
     # its slots (`other`, e.g. "what's really holding you back?" labelled so) can at best get "I don't know offhand".
-    fact_turns = [t for t in judged if set(t["asks_fact"]) & set(FACT_SLOTS)]
-    off_sheet = [t for t in judged if t["asks_fact"] and not set(t["asks_fact"]) & set(FACT_SLOTS)]
+    fact_turns = [t for t in judged if set(t["asks_fact"]) & SHEET_SLOTS]
+    off_sheet = [t for t in judged if t["asks_fact"] and not set(t["asks_fact"]) & SHEET_SLOTS]
     answered = [t for t in fact_turns if set(t["asks_fact"]) & set(t["facts_answered"])]
     repeats = 0
     for s in played:
